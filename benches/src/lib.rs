@@ -14,8 +14,18 @@ pub struct Input {
 
 fn lorem(lines: usize, width: usize) -> String {
     const WORDS: [&str; 12] = [
-        "mail", "quarterly", "report", "attached", "please", "review", "the", "numbers", "before",
-        "friday", "thanks", "regards",
+        "mail",
+        "quarterly",
+        "report",
+        "attached",
+        "please",
+        "review",
+        "the",
+        "numbers",
+        "before",
+        "friday",
+        "thanks",
+        "regards",
     ];
     let mut out = String::new();
     let mut w = 0;
@@ -89,10 +99,18 @@ pub fn inputs() -> Vec<Input> {
         ));
     }
     many.push_str("--m--\r\n");
-    [("plain", plain), ("alternative", alternative), ("attachment", attachment), ("many_parts", many)]
-        .into_iter()
-        .map(|(name, s)| Input { name, bytes: s.into_bytes() })
-        .collect()
+    [
+        ("plain", plain),
+        ("alternative", alternative),
+        ("attachment", attachment),
+        ("many_parts", many),
+    ]
+    .into_iter()
+    .map(|(name, s)| Input {
+        name,
+        bytes: s.into_bytes(),
+    })
+    .collect()
 }
 
 #[cfg(test)]
@@ -101,8 +119,17 @@ mod tests {
     fn inputs_parse_cleanly() {
         for input in super::inputs() {
             let msg = mailcore::message::Message::parse(input.bytes.clone());
-            assert!(msg.warnings().is_empty(), "{}: {:?}", input.name, msg.warnings());
-            assert!(msg.subject().is_some_and(|s| s.contains("Q3 report")), "{}", input.name);
+            assert!(
+                msg.warnings().is_empty(),
+                "{}: {:?}",
+                input.name,
+                msg.warnings()
+            );
+            assert!(
+                msg.subject().is_some_and(|s| s.contains("Q3 report")),
+                "{}",
+                input.name
+            );
         }
     }
 }

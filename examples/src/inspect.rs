@@ -20,13 +20,18 @@ pub fn run(path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
             .read_to_end(&mut raw)
             .context("cannot read standard input")?;
     } else {
-        let file = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
         file.take(MAX_INSPECT_BYTES + 1)
             .read_to_end(&mut raw)
             .with_context(|| format!("cannot read {}", path.display()))?;
     }
     if raw.len() as u64 > MAX_INSPECT_BYTES {
-        anyhow::bail!("{} is larger than {} bytes", path.display(), MAX_INSPECT_BYTES);
+        anyhow::bail!(
+            "{} is larger than {} bytes",
+            path.display(),
+            MAX_INSPECT_BYTES
+        );
     }
     let summary = Summary::of(&Message::parse(raw));
     serde_json::to_writer_pretty(&mut *out, &summary).context("cannot write output")?;

@@ -1,4 +1,5 @@
 //! The `mailcore-server inspect` command, run as a real process.
+#![allow(clippy::unwrap_used)]
 
 use std::process::Command;
 
@@ -14,7 +15,11 @@ fn inspect(bytes: &[u8]) -> serde_json::Value {
     let path = dir.join(format!("{n}.eml"));
     std::fs::write(&path, bytes).unwrap();
     let out = server().arg("inspect").arg(&path).output().unwrap();
-    assert!(out.status.success(), "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -60,7 +65,10 @@ fn malformed_input_still_yields_json_with_warnings() {
 
 #[test]
 fn unreadable_file_fails_with_a_clear_message() {
-    let out = server().args(["inspect", "/nonexistent/mail.eml"]).output().unwrap();
+    let out = server()
+        .args(["inspect", "/nonexistent/mail.eml"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("cannot open /nonexistent/mail.eml"), "{err}");

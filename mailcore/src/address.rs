@@ -330,8 +330,8 @@ impl EmailAddress {
             return Err(AddressError::Empty);
         }
         let at = if s.starts_with('"') {
-            let (_, rest) =
-                unquote(&s[1..]).ok_or(AddressError::LocalPart("unterminated quoted string"))?;
+            let (_, rest) = unquote(s.strip_prefix('"').unwrap_or(s))
+                .ok_or(AddressError::LocalPart("unterminated quoted string"))?;
             s.len() - rest.len()
         } else {
             s.rfind('@').ok_or(AddressError::MissingAt)?

@@ -97,10 +97,8 @@ impl Reply {
             return Err(ReplyError::Code);
         }
         let status = status.map(str::parse::<EnhancedStatus>).transpose()?;
-        if let Some(s) = status {
-            if s.class as u16 != code / 100 {
-                return Err(ReplyError::Status);
-            }
+        if status.is_some_and(|s| s.class as u16 != code / 100) {
+            return Err(ReplyError::Status);
         }
         if text.chars().any(|c| c.is_control() && c != '\t') {
             return Err(ReplyError::Text);

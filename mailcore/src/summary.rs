@@ -119,16 +119,17 @@ impl Summary {
                 "html" => &mut html,
                 _ => continue,
             };
-            if slot.is_none() && !part.is_attachment() {
-                if let Some((t, unknown)) = part.decode_text() {
-                    if unknown {
-                        warnings.push(format!(
-                            "part {path}: unknown charset {:?}",
-                            part.content_type().charset().unwrap_or_default()
-                        ));
-                    }
-                    *slot = Some(t);
+            if slot.is_none()
+                && !part.is_attachment()
+                && let Some((t, unknown)) = part.decode_text()
+            {
+                if unknown {
+                    warnings.push(format!(
+                        "part {path}: unknown charset {:?}",
+                        part.content_type().charset().unwrap_or_default()
+                    ));
                 }
+                *slot = Some(t);
             }
         }
         Summary {

@@ -12,7 +12,10 @@ fn ascii_label() -> impl Strategy<Value = String> {
 fn domain() -> impl Strategy<Value = Domain> {
     let ascii = (prop::collection::vec(ascii_label(), 1..3), "[a-z]{2,6}")
         .prop_map(|(labels, tld)| format!("{}.{tld}", labels.join(".")));
-    let unicode = (prop::collection::vec("[例子测试邮件公司中文メールü]{1,4}", 1..3), "(com|测试|中国)")
+    let unicode = (
+        prop::collection::vec("[例子测试邮件公司中文メールü]{1,4}", 1..3),
+        "(com|测试|中国)",
+    )
         .prop_map(|(labels, tld)| format!("{}.{tld}", labels.join(".")));
     prop_oneof![ascii, unicode].prop_filter_map("valid domain", |s| Domain::parse(&s).ok())
 }
@@ -21,7 +24,8 @@ fn local_part() -> impl Strategy<Value = LocalPart> {
     let dot_atom = "[a-zA-Z0-9!#$%&'*+/=?^_`{|}~-]{1,10}(\\.[a-zA-Z0-9_-]{1,8}){0,2}";
     let utf8 = "[a-z用户张三ü]{1,8}";
     let quoted = "[ -~]{1,20}";
-    prop_oneof![dot_atom, utf8, quoted].prop_filter_map("valid local part", |s| LocalPart::new(&s).ok())
+    prop_oneof![dot_atom, utf8, quoted]
+        .prop_filter_map("valid local part", |s| LocalPart::new(&s).ok())
 }
 
 fn email() -> impl Strategy<Value = EmailAddress> {
@@ -29,10 +33,12 @@ fn email() -> impl Strategy<Value = EmailAddress> {
 }
 
 fn display_name() -> impl Strategy<Value = Option<String>> {
-    prop::option::of("[ -~张三李四季度報告éü]{1,30}".prop_filter_map("non-blank", |s: String| {
-        let t = s.trim().to_owned();
-        (!t.is_empty()).then_some(t)
-    }))
+    prop::option::of(
+        "[ -~张三李四季度報告éü]{1,30}".prop_filter_map("non-blank", |s: String| {
+            let t = s.trim().to_owned();
+            (!t.is_empty()).then_some(t)
+        }),
+    )
 }
 
 fn mailbox() -> impl Strategy<Value = Mailbox> {

@@ -39,6 +39,8 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Inspect { file } => mailcore_examples::inspect::run(&file, &mut std::io::stdout().lock()),
+        Command::Inspect { file } => {
+            mailcore_examples::inspect::run(&file, &mut std::io::stdout().lock())
+        }
     }
 }

@@ -125,14 +125,13 @@ impl DateTime {
             }
         }
         let mut tokens = cleaned.split_whitespace().peekable();
-        if let Some(t) = tokens.peek() {
-            if t.len() >= 3
-                && DAYS
-                    .iter()
-                    .any(|d| t.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(d)))
-            {
-                tokens.next();
-            }
+        if let Some(t) = tokens.peek()
+            && t.len() >= 3
+            && DAYS
+                .iter()
+                .any(|d| t.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(d)))
+        {
+            tokens.next();
         }
         let day: u32 = tokens.next()?.parse().ok()?;
         let month_tok = tokens.next()?;

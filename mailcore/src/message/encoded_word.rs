@@ -51,7 +51,7 @@ pub fn decode_reporting(input: &str) -> (String, bool) {
         let gap = &input[pos..start];
         let adjacent = pending.is_some() && gap.chars().all(|c| c.is_ascii_whitespace());
         match pending.as_mut() {
-            Some((cs, buf)) if adjacent && *cs == charset && charset.is_some() => {
+            Some((cs, buf)) if adjacent && *cs == charset && joinable(charset) => {
                 buf.extend_from_slice(&bytes)
             }
             _ => {
@@ -72,6 +72,16 @@ pub fn decode_reporting(input: &str) -> (String, bool) {
     }
     out.push_str(&input[pos..]);
     (out, trouble)
+}
+
+/// Whether the bytes of adjacent words in this charset may be joined before decoding. Stateful
+/// encodings (ISO-2022-JP, UTF-7) make each word self-contained, so their words are decoded
+/// one by one.
+fn joinable(charset: Option<Charset>) -> bool {
+    match charset {
+        Some(Charset::Encoding(e)) => e != encoding_rs::ISO_2022_JP,
+        _ => false,
+    }
 }
 
 fn flush(out: &mut String, (charset, bytes): (Option<Charset>, Vec<u8>)) -> bool {
@@ -223,6 +233,11 @@ mod tests {
         assert_eq!(decode("=?utf-8?Q?=E4=B8?= =?UTF-8?Q?=AD?="), "中");
         // Bytes are joined only within one charset.
         assert_eq!(decode("=?utf-8?B?5Lit?= =?gbk?B?zsQ=?="), "中文");
+        // ISO-2022-JP words are self-contained: each is decoded on its own.
+        assert_eq!(
+            decode("=?ISO-2022-JP?B?GyRCRnxLXBsoQg==?= =?ISO-2022-JP?B?GyRCOGwbKEI=?="),
+            "日本語"
+        );
     }
 
     #[test]

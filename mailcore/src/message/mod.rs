@@ -161,6 +161,8 @@ pub enum Warning {
         /// Offset of the part.
         offset: usize,
     },
+    /// The message has no header fields at all (empty input, or a body without headers).
+    NoHeaderFields,
     /// More than [`Limits::max_warnings`] warnings; this many were not recorded.
     Suppressed {
         /// How many.
@@ -214,6 +216,7 @@ impl fmt::Display for Warning {
                     "encapsulated message at offset {offset} is transfer-encoded: not descended"
                 )
             }
+            Warning::NoHeaderFields => f.write_str("message has no header fields"),
             Warning::Suppressed { count } => write!(f, "{count} more warnings suppressed"),
         }
     }
@@ -323,6 +326,9 @@ impl Message {
             part_limit_hit: false,
         };
         b.entity(0, raw.len(), 0, false);
+        if b.parts[0].fields.is_empty() {
+            b.warnings.push(Warning::NoHeaderFields);
+        }
         let (parts, fields, warnings) = (b.parts, b.fields, b.warnings.finish());
         Message {
             raw,
@@ -842,12 +848,11 @@ impl<'a> PartRef<'a> {
         if self.kind() != &PartKind::Leaf {
             return false;
         }
-        if let Some(d) = self.disposition() {
-            if d.is_attachment() {
-                return true;
-            }
-        }
-        if self.filename().is_some() {
+        if self
+            .disposition()
+            .is_some_and(ContentDisposition::is_attachment)
+            || self.filename().is_some()
+        {
             return true;
         }
         let ct = self.content_type();
