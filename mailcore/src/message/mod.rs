@@ -464,9 +464,14 @@ impl Message {
         self.first_text("html")
     }
 
+    /// The leaf parts in depth-first order, without computing section paths.
+    pub fn leaf_parts(&self) -> impl Iterator<Item = PartRef<'_>> {
+        // Parts are stored in depth-first pre-order as they are parsed.
+        self.parts().filter(|p| p.kind() == &PartKind::Leaf)
+    }
+
     fn first_text(&self, sub: &str) -> Option<String> {
-        self.leaves()
-            .map(|(_, p)| p)
+        self.leaf_parts()
             .find(|p| p.content_type().is("text", sub) && !p.is_attachment())
             .and_then(|p| p.text())
     }
@@ -474,7 +479,7 @@ impl Message {
     /// Leaves that are attachments: a `Content-Disposition: attachment`, or a file name, or
     /// a non-text, non-multipart body that is not inline.
     pub fn attachments(&self) -> impl Iterator<Item = PartRef<'_>> {
-        self.leaves().map(|(_, p)| p).filter(PartRef::is_attachment)
+        self.leaf_parts().filter(PartRef::is_attachment)
     }
 }
 
@@ -498,11 +503,9 @@ impl Builder<'_> {
         let mut disposition = None;
         for f in &self.fields[field_range.clone()] {
             let name = &self.raw[f.name.clone()];
-            let value =
-                || charset::bytes_to_text(&self.raw[f.value.clone()], fallback).into_owned();
-            let value = || {
-                let v = value();
-                String::from_utf8(unfold(v.as_bytes()).into_owned()).unwrap_or_default()
+            let value = || match unfold(&self.raw[f.value.clone()]) {
+                Cow::Borrowed(b) => charset::bytes_to_text(b, fallback),
+                Cow::Owned(v) => Cow::Owned(charset::bytes_to_text(&v, fallback).into_owned()),
             };
             if name.eq_ignore_ascii_case(b"content-type") && content_type.is_none() {
                 content_type = Some(ContentType::parse(&value(), fallback).ok_or(()));
@@ -907,6 +910,8 @@ mod tests {
             ]
         );
         assert!(m.warnings().is_empty(), "{:?}", m.warnings());
+        let ids: Vec<_> = m.leaves().map(|(_, p)| p.id()).collect();
+        assert_eq!(ids, m.leaf_parts().map(|p| p.id()).collect::<Vec<_>>());
         let leaves: Vec<_> = m.leaves().map(|(_, p)| p.text().unwrap()).collect();
         assert_eq!(leaves, ["one", "two", "<b>two</b>", "three"]);
     }
