@@ -25,7 +25,7 @@ pub struct MailboxId(pub i64);
 pub struct Uid(pub u32);
 
 /// A modification sequence (RFC 7162): every change to a mailbox gets a higher one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ModSeq(pub u64);
 
 /// The name of the inbox, matched case-insensitively.
