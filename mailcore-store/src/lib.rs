@@ -47,19 +47,31 @@ pub mod embedded;
 pub mod error;
 pub mod log;
 pub mod mailbox;
+pub mod password;
 pub mod postgres;
+pub mod provision;
 pub mod queue;
 
 pub use error::{Result, StoreError};
 
 /// Everything a store does: one object implementing every trait.
 pub trait Backend:
-    mailbox::MailStore + blob::BlobStore + directory::DirectoryStore + queue::QueueStore + log::LogStore + check::Maintenance
+    mailbox::MailStore
+    + blob::BlobStore
+    + directory::DirectoryStore
+    + queue::QueueStore
+    + log::LogStore
+    + check::Maintenance
 {
 }
 
 impl<T> Backend for T where
-    T: mailbox::MailStore + blob::BlobStore + directory::DirectoryStore + queue::QueueStore + log::LogStore + check::Maintenance
+    T: mailbox::MailStore
+        + blob::BlobStore
+        + directory::DirectoryStore
+        + queue::QueueStore
+        + log::LogStore
+        + check::Maintenance
 {
 }
 

@@ -137,61 +137,87 @@ fn hex_value(b: u8) -> Option<u8> {
 pub fn decode_quoted_printable(input: &[u8], underscore_is_space: bool) -> (Vec<u8>, bool) {
     let mut out = Vec::with_capacity(input.len());
     let mut bad = false;
-    let mut i = 0;
-    while i < input.len() {
-        let b = input[i];
-        match b {
-            b'=' => {
-                if let (Some(h), Some(l)) = (
-                    input.get(i + 1).copied().and_then(hex_value),
-                    input.get(i + 2).copied().and_then(hex_value),
-                ) {
-                    out.push(h << 4 | l);
-                    i += 3;
-                    continue;
-                }
-                // Soft line break: '=' [blanks] (CRLF | LF | end).
-                let mut j = i + 1;
-                while j < input.len() && (input[j] == b' ' || input[j] == b'\t') {
-                    j += 1;
-                }
-                if j == input.len() {
-                    i = j;
-                } else if input[j] == b'\n' {
-                    i = j + 1;
-                } else if input[j] == b'\r' && input.get(j + 1) == Some(&b'\n') {
-                    i = j + 2;
+    let mut start = 0;
+    // Line by line: find the line end, drop the line's trailing blanks, then copy the runs
+    // between '=' escapes.
+    while start < input.len() {
+        let (content_end, next) = match memchr::memchr(b'\n', &input[start..]) {
+            Some(i) => {
+                let nl = start + i;
+                let end = if nl > start && input[nl - 1] == b'\r' {
+                    nl - 1
                 } else {
-                    bad = true;
-                    out.push(b'=');
-                    i += 1;
+                    nl
+                };
+                (end, Some(nl + 1))
+            }
+            None => (input.len(), None),
+        };
+        let line = &input[start..content_end];
+        let line = if underscore_is_space {
+            line
+        } else {
+            let keep = line
+                .iter()
+                .rposition(|&b| b != b' ' && b != b'\t')
+                .map_or(0, |p| p + 1);
+            &line[..keep]
+        };
+        let soft = decode_qp_line(line, underscore_is_space, &mut out, &mut bad);
+        match next {
+            Some(n) => {
+                if !soft {
+                    out.extend_from_slice(&input[content_end..n]);
                 }
+                start = n;
             }
-            b'_' if underscore_is_space => {
-                out.push(b' ');
-                i += 1;
-            }
-            b' ' | b'\t' => {
-                // Drop blanks that end a line.
-                let mut j = i;
-                while j < input.len() && (input[j] == b' ' || input[j] == b'\t') {
-                    j += 1;
-                }
-                let at_eol = j == input.len()
-                    || input[j] == b'\n'
-                    || (input[j] == b'\r' && input.get(j + 1) == Some(&b'\n'));
-                if !at_eol || underscore_is_space {
-                    out.extend_from_slice(&input[i..j]);
-                }
-                i = j;
-            }
-            _ => {
-                out.push(b);
-                i += 1;
-            }
+            None => break,
         }
     }
     (out, bad)
+}
+
+/// Decodes one line (without its line break); returns whether it ended in a soft line break.
+fn decode_qp_line(
+    line: &[u8],
+    underscore_is_space: bool,
+    out: &mut Vec<u8>,
+    bad: &mut bool,
+) -> bool {
+    let mut i = 0;
+    loop {
+        let next = if underscore_is_space {
+            line[i..].iter().position(|&b| b == b'=' || b == b'_')
+        } else {
+            memchr::memchr(b'=', &line[i..])
+        };
+        let Some(rel) = next else {
+            out.extend_from_slice(&line[i..]);
+            return false;
+        };
+        let at = i + rel;
+        out.extend_from_slice(&line[i..at]);
+        if line[at] == b'_' {
+            out.push(b' ');
+            i = at + 1;
+            continue;
+        }
+        if let (Some(h), Some(l)) = (
+            line.get(at + 1).copied().and_then(hex_value),
+            line.get(at + 2).copied().and_then(hex_value),
+        ) {
+            out.push(h << 4 | l);
+            i = at + 3;
+            continue;
+        }
+        // '=' followed only by blanks up to the line end is a soft line break.
+        if line[at + 1..].iter().all(|&b| b == b' ' || b == b'\t') {
+            return true;
+        }
+        *bad = true;
+        out.push(b'=');
+        i = at + 1;
+    }
 }
 
 /// Encodes bytes as base64 without line breaks (used for RFC 2047 "B" words).
