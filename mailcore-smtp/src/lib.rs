@@ -1,19 +1,7 @@
 //! # mailcore-smtp
 //!
-//! The SMTP side of mailcore (RFC 5321): the inbound MX and submission server and, later, the
-//! client used for outbound delivery.
-//!
-//! This crate will own:
-//! - a sans-I/O **protocol core**: command and ESMTP parameter parsing (SIZE, BODY, SMTPUTF8,
-//!   RET, ENVID, NOTIFY, ORCPT, AUTH=), replies with enhanced status codes, streaming DATA
-//!   dot-unstuffing and BDAT/CHUNKING, and a session state machine that takes bytes in and gives
-//!   replies and events out — fed and tested without a runtime;
-//! - the named, on-by-default **limits** (line length, recipients, message size, errors, auth
-//!   failures, timeouts, hop count) and the SMTP-smuggling defences;
-//! - a thin **tokio + rustls shell** with MX, submission and implicit-TLS listeners;
-//! - **local delivery** through [`mailcore::hook::HookChain`] at every
-//!   [`mailcore::hook::Stage`], and the hand-off of external recipients to the outbound queue;
-//! - the outbound **SMTP client** (MX resolution, opportunistic STARTTLS, retries, DSNs).
+//! The SMTP side of mailcore (RFC 5321): a sans-I/O server session for MX and submission
+//! listeners, its command and DATA codecs, and (later) the client for outbound delivery.
 //!
 //! ```text
 //!  socket ─► shell (tokio/rustls) ─► session core ─► events ─► hooks ─► store / queue
@@ -21,4 +9,16 @@
 //!                   └──── replies ◄───────┘
 //! ```
 //!
-//! Envelope values it produces are the core types in [`mailcore::envelope`].
+//! - [`command`]: commands and ESMTP parameters (SIZE, BODY, SMTPUTF8, RET, ENVID, NOTIFY,
+//!   ORCPT, AUTH=), parsed with nom and formatted back;
+//! - [`data`]: streaming dot-unstuffing that only ends at `<CRLF>.<CRLF>` (smuggling-safe);
+//! - [`sasl`]: PLAIN and LOGIN;
+//! - [`session`]: the state machine with named, on-by-default limits.
+//!
+//! Envelope values are the core types of [`mailcore::envelope`]; hooks from
+//! [`mailcore::hook`] run in the shell at every stage the session reports.
+
+pub mod command;
+pub mod data;
+pub mod sasl;
+pub mod session;

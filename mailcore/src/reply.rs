@@ -110,6 +110,19 @@ impl Reply {
         })
     }
 
+    /// `451 4.3.0 Internal error`: what to answer when nothing better is known.
+    pub fn internal_error() -> Reply {
+        Reply {
+            code: 451,
+            status: Some(EnhancedStatus {
+                class: 4,
+                subject: 3,
+                detail: 0,
+            }),
+            text: "Internal error".to_owned(),
+        }
+    }
+
     /// The three-digit code.
     pub fn code(&self) -> u16 {
         self.code
