@@ -1,4 +1,8 @@
 //! The pieces of the `mailcore-server` reference server, kept in a library so that tests and
 //! other binaries can call them directly.
 
+pub mod config;
 pub mod inspect;
+pub mod provision;
+pub mod serve;
+pub mod tls;

@@ -74,3 +74,19 @@ fn unreadable_file_fails_with_a_clear_message() {
     assert!(err.contains("cannot open /nonexistent/mail.eml"), "{err}");
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn the_readme_example_decodes_cleanly() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/messages/welcome.eml");
+    let out = server().args(["inspect", path]).output().unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["subject"], "欢迎使用 mailcore");
+    assert_eq!(v["to"][0]["name"], "张三");
+    assert_eq!(v["text"], "欢迎张三加入公司。");
+    assert_eq!(v["html"], "<p>欢迎 张三</p>");
+    assert_eq!(v["parts"][2]["filename"], "入职指南.txt");
+    assert_eq!(v["parts"][2]["path"], "2");
+    assert_eq!(v["parts"][0]["path"], "1.1");
+    assert_eq!(v["warnings"], serde_json::json!([]));
+}

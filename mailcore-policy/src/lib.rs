@@ -13,3 +13,24 @@
 //! ```text
 //!  session ─► HookChain ─► [allow/block] ─► [keyword] ─► [rate limit] ─► … ─► Decision
 //! ```
+//!
+//! ## Policies
+//!
+//! - [`authentication`]: verifies SPF, DKIM and DMARC on inbound mail (at
+//!   [`Stage::Message`](mailcore::hook::Stage::Message)) and adds an `Authentication-Results:`
+//!   header (RFC 8601). It never refuses by itself; its [`Verdicts`](authentication::Verdicts)
+//!   are there for a later enforcement policy. Unlike the other policies it does DNS
+//!   look-ups, each message bounded by one deadline.
+//!
+//! ```no_run
+//! use mailcore::hook::HookChain;
+//! use mailcore_policy::authentication::{AuthenticationHook, Resolver};
+//!
+//! # fn main() -> Result<(), mailcore_policy::authentication::AuthenticationError> {
+//! let mut chain = HookChain::new();
+//! chain.push(AuthenticationHook::new("mx.example.org", Resolver::System)?);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod authentication;

@@ -13,12 +13,17 @@
 //!   ORCPT, AUTH=), parsed with nom and formatted back;
 //! - [`data`]: streaming dot-unstuffing that only ends at `<CRLF>.<CRLF>` (smuggling-safe);
 //! - [`sasl`]: PLAIN and LOGIN;
-//! - [`session`]: the state machine with named, on-by-default limits.
+//! - [`session`]: the state machine with named, on-by-default limits;
+//! - [`server`]: the thin tokio + rustls shell (listeners, TLS, timeouts, connection limits)
+//!   that hands session events to a [`server::Handler`];
+//! - [`delivery`]: the handler for local delivery through the store and the hook chain.
 //!
 //! Envelope values are the core types of [`mailcore::envelope`]; hooks from
 //! [`mailcore::hook`] run in the shell at every stage the session reports.
 
 pub mod command;
 pub mod data;
+pub mod delivery;
 pub mod sasl;
+pub mod server;
 pub mod session;

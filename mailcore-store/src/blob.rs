@@ -27,7 +27,8 @@ impl BlobId {
     /// Parses lowercase or uppercase hex.
     pub fn from_hex(s: &str) -> Result<BlobId> {
         let mut out = [0u8; 32];
-        hex::decode_to_slice(s, &mut out).map_err(|_| StoreError::Invalid(format!("blob id {s:?}")))?;
+        hex::decode_to_slice(s, &mut out)
+            .map_err(|_| StoreError::Invalid(format!("blob id {s:?}")))?;
         Ok(BlobId(out))
     }
 }

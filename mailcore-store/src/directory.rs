@@ -13,7 +13,11 @@ use crate::mailbox::AccountId;
 
 /// The key an address is stored and looked up under.
 pub fn address_key(address: &EmailAddress) -> String {
-    format!("{}@{}", address.local_part().as_str().to_lowercase(), address.domain().as_ascii())
+    format!(
+        "{}@{}",
+        address.local_part().as_str().to_lowercase(),
+        address.domain().as_ascii()
+    )
 }
 
 /// An organisation's id.

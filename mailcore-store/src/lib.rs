@@ -19,7 +19,7 @@
 //! Every write returns only once it is durable. Backends grow by adding methods and tables;
 //! versioned schema migrations run at open.
 //!
-//! ```ignore
+//! ```
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
 //! use mailcore_store::{open, mailbox::{NewMessage, INBOX}, directory::{Edition, NewAccount, AccountKind}};
 //! let dir = std::env::temp_dir().join(format!("mailcore-doc-{}", std::process::id()));
@@ -73,6 +73,20 @@ impl<T> Backend for T where
         + log::LogStore
         + check::Maintenance
 {
+}
+
+/// Opens a store: a `postgres://` (or `postgresql://`) URL opens the PostgreSQL backend,
+/// anything else is a directory for the embedded backend (created if missing).
+pub async fn open(location: &str) -> Result<std::sync::Arc<dyn Backend>> {
+    if location.starts_with("postgres://") || location.starts_with("postgresql://") {
+        Ok(std::sync::Arc::new(
+            postgres::Postgres::connect(location).await?,
+        ))
+    } else {
+        Ok(std::sync::Arc::new(
+            embedded::Embedded::open(std::path::Path::new(location)).await?,
+        ))
+    }
 }
 
 /// Seconds since the epoch, now.

@@ -25,7 +25,9 @@ pub struct MailboxId(pub i64);
 pub struct Uid(pub u32);
 
 /// A modification sequence (RFC 7162): every change to a mailbox gets a higher one.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
 pub struct ModSeq(pub u64);
 
 /// The name of the inbox, matched case-insensitively.
@@ -84,7 +86,8 @@ impl SpecialUse {
 /// Checks a mailbox name: non-empty, at most [`MAX_MAILBOX_NAME`] bytes, no control
 /// characters, no empty hierarchy levels. Returns the canonical form (`INBOX` uppercased).
 pub fn normalize_mailbox_name(name: &str) -> Result<String> {
-    let bad = |why: &str| crate::error::StoreError::Invalid(format!("mailbox name {name:?}: {why}"));
+    let bad =
+        |why: &str| crate::error::StoreError::Invalid(format!("mailbox name {name:?}: {why}"));
     if name.is_empty() || name.len() > MAX_MAILBOX_NAME {
         return Err(bad("empty or too long"));
     }
@@ -126,7 +129,11 @@ impl Flags {
     /// Bit mask of the system flags (seen 1, answered 2, flagged 4, deleted 8, draft 16), as
     /// backends store them.
     pub fn system_bits(&self) -> i64 {
-        (self.seen as i64) | (self.answered as i64) << 1 | (self.flagged as i64) << 2 | (self.deleted as i64) << 3 | (self.draft as i64) << 4
+        (self.seen as i64)
+            | (self.answered as i64) << 1
+            | (self.flagged as i64) << 2
+            | (self.deleted as i64) << 3
+            | (self.draft as i64) << 4
     }
 
     /// Rebuilds flags from [`Flags::system_bits`] and a space-separated keyword list.
@@ -143,7 +150,11 @@ impl Flags {
 
     /// Keywords as one space-separated string, for storage.
     pub fn keywords_for_storage(&self) -> String {
-        self.keywords.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
+        self.keywords
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Applies a change, returning the new flags.
@@ -307,7 +318,12 @@ pub struct QuotaUsage {
 #[async_trait]
 pub trait MailStore: Send + Sync {
     /// Creates a mailbox (parents need not exist). Fails with `AlreadyExists`.
-    async fn create_mailbox(&self, account: AccountId, name: &str, role: Option<SpecialUse>) -> Result<MailboxInfo>;
+    async fn create_mailbox(
+        &self,
+        account: AccountId,
+        name: &str,
+        role: Option<SpecialUse>,
+    ) -> Result<MailboxInfo>;
 
     /// Deletes a mailbox and its messages (children stay). `INBOX` cannot be deleted.
     async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()>;
@@ -333,10 +349,19 @@ pub trait MailStore: Send + Sync {
 
     /// Stores one message (one blob) into several mailboxes atomically: all or none, durable
     /// on return. This is local delivery to several recipients.
-    async fn deliver(&self, raw: Bytes, internal_date: i64, targets: &[DeliveryTarget]) -> Result<Vec<Appended>>;
+    async fn deliver(
+        &self,
+        raw: Bytes,
+        internal_date: i64,
+        targets: &[DeliveryTarget],
+    ) -> Result<Vec<Appended>>;
 
     /// Metadata of the messages whose UIDs are in `uids`, in UID order.
-    async fn messages(&self, mailbox: MailboxId, uids: RangeInclusive<u32>) -> Result<Vec<MessageMeta>>;
+    async fn messages(
+        &self,
+        mailbox: MailboxId,
+        uids: RangeInclusive<u32>,
+    ) -> Result<Vec<MessageMeta>>;
 
     /// The raw bytes of a message.
     async fn read_message(&self, mailbox: MailboxId, uid: Uid) -> Result<Option<Bytes>>;
@@ -352,10 +377,20 @@ pub trait MailStore: Send + Sync {
     ) -> Result<FlagsStored>;
 
     /// Copies messages to another mailbox (sharing blobs); returns `(source, new)` UID pairs.
-    async fn copy_messages(&self, from: MailboxId, uids: &[Uid], to: MailboxId) -> Result<Vec<(Uid, Uid)>>;
+    async fn copy_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>>;
 
     /// Moves messages atomically; returns `(source, new)` UID pairs.
-    async fn move_messages(&self, from: MailboxId, uids: &[Uid], to: MailboxId) -> Result<Vec<(Uid, Uid)>>;
+    async fn move_messages(
+        &self,
+        from: MailboxId,
+        uids: &[Uid],
+        to: MailboxId,
+    ) -> Result<Vec<(Uid, Uid)>>;
 
     /// Removes messages flagged `\Deleted` (only those in `uids` when given); returns the
     /// removed UIDs in order.
@@ -378,7 +413,10 @@ pub trait MailStore: Send + Sync {
         }
         let existing = self.list_mailboxes(account).await?;
         for (role, name) in SpecialUse::DEFAULTS {
-            if !existing.iter().any(|m| m.role == Some(role) || m.name == name) {
+            if !existing
+                .iter()
+                .any(|m| m.role == Some(role) || m.name == name)
+            {
                 self.create_mailbox(account, name, Some(role)).await?;
             }
         }
@@ -394,7 +432,10 @@ mod tests {
     fn names() {
         assert_eq!(normalize_mailbox_name("inbox").unwrap(), "INBOX");
         assert_eq!(normalize_mailbox_name("Inbox/Sub").unwrap(), "INBOX/Sub");
-        assert_eq!(normalize_mailbox_name("收件箱/项目").unwrap(), "收件箱/项目");
+        assert_eq!(
+            normalize_mailbox_name("收件箱/项目").unwrap(),
+            "收件箱/项目"
+        );
         assert!(normalize_mailbox_name("a//b").is_err());
         assert!(normalize_mailbox_name("/a").is_err());
         assert!(normalize_mailbox_name("a\0").is_err());
@@ -403,13 +444,25 @@ mod tests {
 
     #[test]
     fn flags() {
-        let mut f = Flags { seen: true, ..Default::default() };
+        let mut f = Flags {
+            seen: true,
+            ..Default::default()
+        };
         f.keywords.insert("$Forwarded".into());
-        assert_eq!(Flags::from_storage(f.system_bits(), &f.keywords_for_storage()), f);
-        let add = Flags { flagged: true, ..Default::default() };
+        assert_eq!(
+            Flags::from_storage(f.system_bits(), &f.keywords_for_storage()),
+            f
+        );
+        let add = Flags {
+            flagged: true,
+            ..Default::default()
+        };
         let g = f.apply(&FlagChange::Add(add.clone()));
         assert!(g.seen && g.flagged);
-        let h = g.apply(&FlagChange::Remove(Flags { seen: true, ..Default::default() }));
+        let h = g.apply(&FlagChange::Remove(Flags {
+            seen: true,
+            ..Default::default()
+        }));
         assert!(!h.seen && h.flagged && h.keywords.contains("$Forwarded"));
         assert_eq!(h.apply(&FlagChange::Replace(add.clone())), add);
     }

@@ -77,11 +77,23 @@ pub trait QueueStore: Send + Sync {
 
     /// Leases up to `max` entries due at `now` that nobody holds (or whose lease expired),
     /// for `lease_secs` seconds, to `owner`. Two concurrent callers never get the same entry.
-    async fn lease_due(&self, now: i64, owner: &str, lease_secs: i64, max: usize) -> Result<Vec<QueueEntry>>;
+    async fn lease_due(
+        &self,
+        now: i64,
+        owner: &str,
+        lease_secs: i64,
+        max: usize,
+    ) -> Result<Vec<QueueEntry>>;
 
     /// Saves recipient states and the next attempt time, and releases the lease. Fails with
     /// `Conflict` if `owner` no longer holds the lease.
-    async fn update_entry(&self, id: QueueId, owner: &str, recipients: &[QueueRecipient], next_attempt: i64) -> Result<()>;
+    async fn update_entry(
+        &self,
+        id: QueueId,
+        owner: &str,
+        recipients: &[QueueRecipient],
+        next_attempt: i64,
+    ) -> Result<()>;
 
     /// Removes an entry (all recipients done). Fails with `Conflict` if `owner` does not
     /// hold the lease.

@@ -1,19 +1,32 @@
 //! `mailcore-server`: the reference server composed from the mailcore crates.
 //!
-//! Subcommands grow with the crates; today:
-//! - `inspect FILE` parses a message file and prints a JSON summary of it.
+//! Global flags `--data-dir DIR` and `--config FILE` choose the store and are accepted before
+//! or after the subcommand.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use mailcore_examples::{config, inspect, provision, serve};
 
 /// The mailcore reference server.
 #[derive(Parser, Debug)]
 #[command(name = "mailcore-server", version, about, propagate_version = true)]
 struct Cli {
+    #[command(flatten)]
+    global: Global,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Args, Debug)]
+struct Global {
+    /// Directory of the embedded store (default ./mailcore-data).
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Configuration file (TOML); see examples/mailcore.toml.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -23,6 +36,98 @@ enum Command {
     Inspect {
         /// The message file (`-` for standard input).
         file: PathBuf,
+    },
+    /// Run the server: SMTP MX on 127.0.0.1:2525, submission on 2587 (STARTTLS) and 2465
+    /// (implicit TLS) unless the config file says otherwise.
+    Serve,
+    /// Mail domains.
+    #[command(subcommand)]
+    Domain(DomainCmd),
+    /// Accounts (mailboxes of members).
+    #[command(subcommand)]
+    Account(AccountCmd),
+    /// Alias addresses of accounts.
+    #[command(subcommand)]
+    Alias(AliasCmd),
+    /// Mail groups (distribution lists).
+    #[command(subcommand)]
+    Group(GroupCmd),
+    /// Store maintenance.
+    #[command(subcommand)]
+    Store(StoreCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum DomainCmd {
+    /// Add a domain (U-label or A-label form).
+    Add {
+        /// The domain, e.g. example.com.
+        name: String,
+        /// Organisation that owns it (created if missing).
+        #[arg(long, default_value = mailcore_store::provision::DEFAULT_ORG)]
+        org: String,
+    },
+    /// List domains.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum AccountCmd {
+    /// Add an account on an existing domain.
+    Add {
+        /// Its address.
+        address: String,
+        /// Its password (stored as an argon2id hash).
+        #[arg(long)]
+        password: String,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+        /// Quota in bytes (default unlimited).
+        #[arg(long)]
+        quota: Option<u64>,
+    },
+    /// List accounts.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum AliasCmd {
+    /// Add ALIAS as another address of the account ADDRESS.
+    Add {
+        /// The alias address.
+        alias: String,
+        /// The account's address.
+        address: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCmd {
+    /// Add a group.
+    Add {
+        /// The group's address.
+        address: String,
+        /// A member address (repeatable; local or external).
+        #[arg(long = "member", required = true)]
+        members: Vec<String>,
+        /// An account that may send as the group (repeatable).
+        #[arg(long = "representative")]
+        representatives: Vec<String>,
+        /// Display name.
+        #[arg(long)]
+        name: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StoreCmd {
+    /// Check integrity: every message's blob present and intact, counters consistent.
+    /// Exits non-zero with a report when damage is found.
+    Check {
+        /// Fix what can be fixed.
+        #[arg(long)]
+        repair: bool,
     },
 }
 
@@ -38,9 +143,71 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    match cli.command {
-        Command::Inspect { file } => {
-            mailcore_examples::inspect::run(&file, &mut std::io::stdout().lock())
-        }
+    let out = &mut std::io::stdout().lock();
+    if let Command::Inspect { file } = &cli.command {
+        return inspect::run(file, out);
     }
+    let config = cli
+        .global
+        .config
+        .as_deref()
+        .map(config::Config::load)
+        .transpose()?;
+    let location = config::store_location(cli.global.data_dir.as_deref(), config.as_ref());
+    let config = config.unwrap_or_default();
+    // Dev TLS material lives next to an embedded store, else in the default data dir.
+    let data_dir = match &cli.global.data_dir {
+        Some(d) => d.clone(),
+        None if !location.starts_with("postgres") => PathBuf::from(&location),
+        None => PathBuf::from(config::DEFAULT_DATA_DIR),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let store = mailcore_store::open(&location)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot open store {location}: {e}"))?;
+        let store_ref = store.as_ref();
+        match cli.command {
+            Command::Inspect { .. } => Ok(()),
+            Command::Serve => serve::run(&config, store.clone(), &data_dir).await,
+            Command::Domain(DomainCmd::Add { name, org }) => {
+                provision::domain_add(store_ref, &name, &org, out).await
+            }
+            Command::Domain(DomainCmd::List) => provision::domain_list(store_ref, out).await,
+            Command::Account(AccountCmd::Add {
+                address,
+                password,
+                name,
+                quota,
+            }) => {
+                provision::account_add(store_ref, &address, &password, name.as_deref(), quota, out)
+                    .await
+            }
+            Command::Account(AccountCmd::List) => provision::account_list(store_ref, out).await,
+            Command::Alias(AliasCmd::Add { alias, address }) => {
+                provision::alias_add(store_ref, &alias, &address, out).await
+            }
+            Command::Group(GroupCmd::Add {
+                address,
+                members,
+                representatives,
+                name,
+            }) => {
+                provision::group_add(
+                    store_ref,
+                    &address,
+                    name.as_deref(),
+                    &members,
+                    &representatives,
+                    out,
+                )
+                .await
+            }
+            Command::Store(StoreCmd::Check { repair }) => {
+                provision::store_check(store_ref, repair, out).await
+            }
+        }
+    })
 }

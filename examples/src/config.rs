@@ -1,0 +1,157 @@
+//! The server's configuration file (TOML). Every setting has a default, so an empty file (or
+//! none) gives the dev setup on 127.0.0.1. See `examples/mailcore.toml`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use serde::Deserialize;
+
+/// Default data directory of the embedded store.
+pub const DEFAULT_DATA_DIR: &str = "./mailcore-data";
+
+/// The configuration file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Our host name (greetings, `Received:`); default `localhost`.
+    pub hostname: Option<String>,
+    /// Storage settings.
+    #[serde(default)]
+    pub store: StoreConfig,
+    /// TLS certificate; without it, a self-signed dev certificate is created in the data dir.
+    pub tls: Option<TlsConfig>,
+    /// SMTP settings.
+    #[serde(default)]
+    pub smtp: SmtpConfig,
+}
+
+/// `[store]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    /// A directory (embedded store) or a `postgres://` URL.
+    pub location: Option<String>,
+}
+
+/// `[tls]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub certificate: PathBuf,
+    /// PEM private key.
+    pub key: PathBuf,
+}
+
+/// What an SMTP listener is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerKind {
+    /// Inbound MX (no AUTH).
+    Mx,
+    /// Submission with STARTTLS + AUTH.
+    Submission,
+    /// Submission over implicit TLS.
+    Submissions,
+}
+
+/// `[[smtp.listeners]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Listener {
+    /// `IP:PORT`.
+    pub address: std::net::SocketAddr,
+    /// Its kind.
+    pub kind: ListenerKind,
+}
+
+/// `[smtp]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// Listeners; default MX 127.0.0.1:2525, submission 127.0.0.1:2587, submissions
+    /// 127.0.0.1:2465.
+    pub listeners: Option<Vec<Listener>>,
+    /// CIDR networks the MX listener relays for (none by default).
+    #[serde(default)]
+    pub trusted_networks: Vec<String>,
+    /// Largest message in bytes.
+    pub max_message_size: Option<usize>,
+    /// Most recipients per message.
+    pub max_recipients: Option<usize>,
+    /// Most simultaneous connections per client IP.
+    pub max_connections_per_ip: Option<usize>,
+    /// Idle timeout in seconds.
+    pub idle_timeout_secs: Option<u64>,
+}
+
+impl SmtpConfig {
+    /// The listeners to open.
+    pub fn listeners(&self) -> Vec<(std::net::SocketAddr, ListenerKind)> {
+        match &self.listeners {
+            Some(l) => l.iter().map(|l| (l.address, l.kind)).collect(),
+            None => [
+                (2525, ListenerKind::Mx),
+                (2587, ListenerKind::Submission),
+                (2465, ListenerKind::Submissions),
+            ]
+            .into_iter()
+            .map(|(port, kind)| (std::net::SocketAddr::from(([127, 0, 0, 1], port)), kind))
+            .collect(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<Config> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        toml::from_str(&text)
+            .with_context(|| format!("invalid configuration in {}", path.display()))
+    }
+
+    /// The host name.
+    pub fn hostname(&self) -> String {
+        self.hostname
+            .clone()
+            .unwrap_or_else(|| "localhost".to_owned())
+    }
+}
+
+/// Where the store is: `--data-dir` wins, then the config file's `[store] location`, then
+/// [`DEFAULT_DATA_DIR`].
+pub fn store_location(data_dir: Option<&Path>, config: Option<&Config>) -> String {
+    if let Some(d) = data_dir {
+        return d.display().to_string();
+    }
+    config
+        .and_then(|c| c.store.location.clone())
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn precedence() {
+        let c: Config = toml::from_str("[store]\nlocation = \"postgres://x/y\"\n").unwrap();
+        assert_eq!(store_location(None, Some(&c)), "postgres://x/y");
+        assert_eq!(store_location(Some(Path::new("/d")), Some(&c)), "/d");
+        assert_eq!(store_location(None, None), DEFAULT_DATA_DIR);
+        assert!(toml::from_str::<Config>("[stor]\n").is_err());
+    }
+
+    #[test]
+    fn the_sample_file_parses() {
+        let c = Config::load(Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/mailcore.toml"
+        )))
+        .unwrap();
+        assert_eq!(c.smtp.listeners().len(), 3);
+        assert_eq!(c.smtp.listeners()[0].1, ListenerKind::Mx);
+        assert_eq!(SmtpConfig::default().listeners()[1].0.port(), 2587);
+    }
+}

@@ -1,0 +1,104 @@
+//! `mailcore-server serve`: opens the store, builds the hook chain and runs the listeners until
+//! interrupted.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use mailcore::hook::HookChain;
+use mailcore_smtp::delivery::{DeliveryConfig, LocalDelivery, Network};
+use mailcore_smtp::server::{self, ListenerConfig};
+use mailcore_smtp::session::{Mode, SessionConfig};
+use mailcore_store::Backend;
+
+use crate::config::{Config, ListenerKind};
+
+/// The hooks every server runs, in order.
+pub fn hooks(_config: &Config) -> HookChain {
+    HookChain::new()
+}
+
+/// Runs the server until Ctrl-C (or SIGTERM).
+pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> anyhow::Result<()> {
+    let hostname = config.hostname();
+    let tls = match &config.tls {
+        Some(t) => crate::tls::acceptor(&t.certificate, &t.key)?,
+        None => {
+            let (cert, key) = crate::tls::ensure_dev_certificate(data_dir)?;
+            crate::tls::acceptor(&cert, &key)?
+        }
+    };
+    let mut delivery = DeliveryConfig::new(&hostname);
+    for n in &config.smtp.trusted_networks {
+        delivery
+            .trusted_networks
+            .push(Network::parse(n).with_context(|| format!("invalid trusted network {n:?}"))?);
+    }
+    let handler: Arc<dyn server::Handler> =
+        Arc::new(LocalDelivery::new(store, hooks(config), delivery));
+    let mut tasks = Vec::new();
+    for (address, kind) in config.smtp.listeners() {
+        let mode = if kind == ListenerKind::Mx {
+            Mode::Mx
+        } else {
+            Mode::Submission
+        };
+        let mut session = SessionConfig::new(&hostname, mode);
+        if let Some(v) = config.smtp.max_message_size {
+            session.limits.max_message_size = v;
+        }
+        if let Some(v) = config.smtp.max_recipients {
+            session.limits.max_recipients = v;
+        }
+        if let Some(v) = config.smtp.idle_timeout_secs {
+            session.limits.idle_timeout = Duration::from_secs(v);
+        }
+        let mut listener_config = ListenerConfig::new(
+            session,
+            Some(tls.clone()),
+            kind == ListenerKind::Submissions,
+        );
+        if let Some(v) = config.smtp.max_connections_per_ip {
+            listener_config.max_connections_per_ip = v;
+        }
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        println!("smtp {kind:?} listening on {address}");
+        tasks.push(tokio::spawn(server::serve(
+            listener,
+            listener_config,
+            handler.clone(),
+        )));
+    }
+    println!("mailcore-server ready (store: {})", data_dir.display());
+    wait_for_shutdown().await;
+    for t in tasks {
+        t.abort();
+    }
+    println!("mailcore-server stopped");
+    Ok(())
+}
+
+async fn wait_for_shutdown() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
