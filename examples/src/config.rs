@@ -23,6 +23,37 @@ pub struct Config {
     /// SMTP settings.
     #[serde(default)]
     pub smtp: SmtpConfig,
+    /// Inbound SPF/DKIM/DMARC verification.
+    #[serde(default)]
+    pub authentication: AuthenticationConfig,
+}
+
+/// `[authentication]`: SPF/DKIM/DMARC verification of inbound mail, recorded in an
+/// `Authentication-Results:` header.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthenticationConfig {
+    /// On by default.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// A recursive resolver `IP:PORT`; the system's resolvers by default.
+    pub nameserver: Option<std::net::SocketAddr>,
+    /// DNS deadline per message in seconds (default 5).
+    pub timeout_secs: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Default for AuthenticationConfig {
+    fn default() -> Self {
+        AuthenticationConfig {
+            enabled: true,
+            nameserver: None,
+            timeout_secs: None,
+        }
+    }
 }
 
 /// `[store]`.

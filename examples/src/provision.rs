@@ -129,6 +129,109 @@ pub async fn group_add(
     Ok(())
 }
 
+async fn account_id(
+    store: &dyn Backend,
+    addr: &str,
+) -> anyhow::Result<mailcore_store::mailbox::AccountId> {
+    let a = address(addr)?;
+    match store.resolve(&a).await? {
+        mailcore_store::directory::Resolved::Account(acct)
+        | mailcore_store::directory::Resolved::Alias(acct) => Ok(acct.id),
+        _ => anyhow::bail!("no account {addr}"),
+    }
+}
+
+async fn mailbox_id(
+    store: &dyn Backend,
+    addr: &str,
+    mailbox: &str,
+) -> anyhow::Result<mailcore_store::mailbox::MailboxId> {
+    let account = account_id(store, addr).await?;
+    match store.mailbox(account, mailbox).await? {
+        Some(m) => Ok(m.id),
+        None => anyhow::bail!("no mailbox {mailbox:?} for {addr}"),
+    }
+}
+
+/// `mailbox list ADDRESS`: name, role, messages, unseen, size, UIDVALIDITY, UIDNEXT.
+pub async fn mailbox_list(
+    store: &dyn Backend,
+    addr: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let account = account_id(store, addr).await?;
+    for m in store.list_mailboxes(account).await? {
+        writeln!(
+            out,
+            "{}\t{}\t{} messages\t{} unseen\t{} bytes\tuidvalidity {}\tuidnext {}",
+            m.name,
+            m.role.map_or("-", |r| r.attribute()),
+            m.messages,
+            m.unseen,
+            m.size,
+            m.uid_validity,
+            m.uid_next.0
+        )?;
+    }
+    Ok(())
+}
+
+/// `message list ADDRESS [--mailbox NAME]`: UID, size, flags, decoded subject.
+pub async fn message_list(
+    store: &dyn Backend,
+    addr: &str,
+    mailbox: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let id = mailbox_id(store, addr, mailbox).await?;
+    for m in store.messages(id, 1..=u32::MAX).await? {
+        let raw = store.read_message(id, m.uid).await?.unwrap_or_default();
+        let subject = mailcore::message::Message::parse(raw)
+            .subject()
+            .unwrap_or_default();
+        let mut flags = Vec::new();
+        for (on, name) in [
+            (m.flags.seen, "\\Seen"),
+            (m.flags.answered, "\\Answered"),
+            (m.flags.flagged, "\\Flagged"),
+            (m.flags.deleted, "\\Deleted"),
+            (m.flags.draft, "\\Draft"),
+        ] {
+            if on {
+                flags.push(name.to_owned());
+            }
+        }
+        flags.extend(m.flags.keywords.iter().cloned());
+        writeln!(
+            out,
+            "{}\t{}\t{}\t{}",
+            m.uid.0,
+            m.size,
+            flags.join(" "),
+            subject
+        )?;
+    }
+    Ok(())
+}
+
+/// `message get ADDRESS UID [--mailbox NAME]`: the raw message.
+pub async fn message_get(
+    store: &dyn Backend,
+    addr: &str,
+    mailbox: &str,
+    uid: u32,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let id = mailbox_id(store, addr, mailbox).await?;
+    match store
+        .read_message(id, mailcore_store::mailbox::Uid(uid))
+        .await?
+    {
+        Some(raw) => Ok(out.write_all(&raw)?),
+        None => anyhow::bail!("no message {uid} in {mailbox}"),
+    }
+}
+
 /// `store check [--repair]`: prints the report as JSON; fails when damage remains.
 pub async fn store_check(
     store: &dyn Backend,

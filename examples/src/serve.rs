@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use mailcore::hook::HookChain;
+use mailcore_policy::authentication::{AuthenticationHook, Resolver};
 use mailcore_smtp::delivery::{DeliveryConfig, LocalDelivery, Network};
 use mailcore_smtp::server::{self, ListenerConfig};
 use mailcore_smtp::session::{Mode, SessionConfig};
@@ -14,9 +15,24 @@ use mailcore_store::Backend;
 
 use crate::config::{Config, ListenerKind};
 
-/// The hooks every server runs, in order.
-pub fn hooks(_config: &Config) -> HookChain {
-    HookChain::new()
+/// The hooks every server runs, in order: SPF/DKIM/DMARC verification first, so that later
+/// policies can read its results.
+pub fn hooks(config: &Config) -> anyhow::Result<HookChain> {
+    let mut chain = HookChain::new();
+    let auth = &config.authentication;
+    if auth.enabled {
+        let resolver = match auth.nameserver {
+            Some(ns) => Resolver::Nameserver(ns),
+            None => Resolver::System,
+        };
+        let mut hook = AuthenticationHook::new(&config.hostname(), resolver)
+            .context("SPF/DKIM/DMARC verification")?;
+        if let Some(t) = auth.timeout_secs {
+            hook = hook.with_timeout(Duration::from_secs(t));
+        }
+        chain.push(hook);
+    }
+    Ok(chain)
 }
 
 /// Runs the server until Ctrl-C (or SIGTERM).
@@ -36,7 +52,7 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
             .push(Network::parse(n).with_context(|| format!("invalid trusted network {n:?}"))?);
     }
     let handler: Arc<dyn server::Handler> =
-        Arc::new(LocalDelivery::new(store, hooks(config), delivery));
+        Arc::new(LocalDelivery::new(store, hooks(config)?, delivery));
     let mut tasks = Vec::new();
     for (address, kind) in config.smtp.listeners() {
         let mode = if kind == ListenerKind::Mx {

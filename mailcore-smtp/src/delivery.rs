@@ -179,32 +179,26 @@ impl LocalDelivery {
         credentials: crate::sasl::Credentials,
     ) -> Answer {
         let invalid = || Answer::Reject(reply(535, "5.7.8", "Authentication credentials invalid"));
-        let account = match EmailAddress::parse(&credentials.authcid) {
-            Ok(addr) => match self.store.resolve(&addr).await {
-                Ok(Resolved::Account(a) | Resolved::Alias(a)) => Some(a),
-                Ok(_) => None,
-                Err(e) => return Answer::Reject(temporary(e)),
-            },
-            Err(_) => None,
-        };
         let proxy = credentials
             .authzid
             .as_ref()
             .is_some_and(|z| z != &credentials.authcid);
-        let ok = match (&account, proxy) {
-            (Some(a), false) if a.enabled => match a.password_hash.clone() {
-                Some(hash) => {
-                    let password = credentials.password.clone();
-                    tokio::task::spawn_blocking(move || {
-                        mailcore_store::password::verify_password(&password, &hash)
-                    })
-                    .await
-                    .unwrap_or(false)
-                }
-                None => false,
-            },
-            _ => false,
+        let result = if proxy {
+            Err(mailcore_store::auth::LoginFailure::UnknownUser)
+        } else {
+            match mailcore_store::auth::login(
+                self.store.as_ref(),
+                &credentials.authcid,
+                &credentials.password,
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(e) => return Answer::Reject(temporary(e)),
+            }
         };
+        let ok = result.is_ok();
+        let account = result.as_ref().ok().cloned();
         let remote = connection.info.peer.map(|p| p.ip());
         let attempt = LoginAttempt::new(
             connection.info.protocol,
@@ -231,7 +225,11 @@ impl LocalDelivery {
                     "ip": remote.map(|r| r.to_string()),
                     "mechanism": mechanism,
                     "result": if ok && !refused { "success" } else { "failure" },
-                    "reason": if !ok { "invalid credentials" } else if refused { "refused by policy" } else { "" },
+                    "reason": match (&result, refused) {
+                        (Err(f), _) => f.as_str(),
+                        (Ok(_), true) => "refused by policy",
+                        (Ok(_), false) => "",
+                    },
                 }),
             })
             .await;

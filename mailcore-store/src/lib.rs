@@ -39,6 +39,7 @@
 //! # });
 //! ```
 
+pub mod auth;
 pub mod blob;
 pub mod check;
 pub mod conformance;

@@ -55,6 +55,43 @@ enum Command {
     /// Store maintenance.
     #[command(subcommand)]
     Store(StoreCmd),
+    /// Look at an account's mailboxes.
+    #[command(subcommand)]
+    Mailbox(MailboxCmd),
+    /// Look at messages in a mailbox.
+    #[command(subcommand)]
+    Message(MessageCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum MailboxCmd {
+    /// List an account's mailboxes with their counters.
+    List {
+        /// The account's address.
+        address: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MessageCmd {
+    /// List messages: UID, size, flags, subject.
+    List {
+        /// The account's address.
+        address: String,
+        /// The mailbox (default INBOX).
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+    },
+    /// Write one message's raw bytes to standard output.
+    Get {
+        /// The account's address.
+        address: String,
+        /// The message UID.
+        uid: u32,
+        /// The mailbox (default INBOX).
+        #[arg(long, default_value = "INBOX")]
+        mailbox: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -205,6 +242,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 )
                 .await
             }
+            Command::Mailbox(MailboxCmd::List { address }) => {
+                provision::mailbox_list(store_ref, &address, out).await
+            }
+            Command::Message(MessageCmd::List { address, mailbox }) => {
+                provision::message_list(store_ref, &address, &mailbox, out).await
+            }
+            Command::Message(MessageCmd::Get {
+                address,
+                uid,
+                mailbox,
+            }) => provision::message_get(store_ref, &address, &mailbox, uid, out).await,
             Command::Store(StoreCmd::Check { repair }) => {
                 provision::store_check(store_ref, repair, out).await
             }
