@@ -51,21 +51,20 @@ async fn prepare(store: Arc<dyn Backend>, name: &'static str) -> Target {
     Target { name, store, inbox }
 }
 
-async fn targets() -> Vec<Target> {
-    let dir = std::env::temp_dir().join(format!("mailcore-bench-store-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let embedded = mailcore_store::embedded::Embedded::open(&dir)
-        .await
-        .unwrap();
+type Pg = Option<Arc<mailcore_store::postgres::Postgres>>;
+
+async fn targets(dir: &std::path::Path) -> (Vec<Target>, Pg) {
+    let _ = std::fs::remove_dir_all(dir);
+    let embedded = mailcore_store::embedded::Embedded::open(dir).await.unwrap();
     let mut out = vec![prepare(Arc::new(embedded), "embedded").await];
+    let mut pg_handle = None;
     if let Ok(url) = std::env::var("MAILCORE_TEST_PG") {
         let schema = format!("bench_{}", std::process::id());
-        let pg = mailcore_store::postgres::Postgres::connect_schema(&url, &schema)
-            .await
-            .unwrap();
-        out.push(prepare(Arc::new(pg), "postgres").await);
+        let pg = Arc::new(mailcore_store::postgres::Postgres::connect_schema(&url, &schema).await.unwrap());
+        pg_handle = Some(pg.clone());
+        out.push(prepare(pg, "postgres").await);
     }
-    out
+    (out, pg_handle)
 }
 
 fn appends(c: &mut Criterion) {
@@ -73,7 +72,8 @@ fn appends(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let targets = rt.block_on(targets());
+    let dir = std::env::temp_dir().join(format!("mailcore-bench-store-{}", std::process::id()));
+    let (targets, pg) = rt.block_on(targets(&dir));
     let mut group = c.benchmark_group("store_append");
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(5));
@@ -143,6 +143,11 @@ fn appends(c: &mut Criterion) {
         });
     }
     group.finish();
+    drop(targets);
+    if let Some(pg) = pg {
+        rt.block_on(pg.drop_schema()).unwrap();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 criterion_group!(benches, appends);

@@ -8,7 +8,9 @@ use crate::error::Result;
 /// One problem found.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Problem {
-    /// What kind: `missing-blob`, `counter`, `orphan-blob`, `uid-next`, …
+    /// What kind: `integrity` (database self-check), `foreign-key`, `missing-blob`,
+    /// `damaged-blob` (content does not hash to its id), `uid-next` (UIDNEXT not above every
+    /// UID), `counter` (HIGHESTMODSEQ below a message's MODSEQ), `orphan-blob`.
     pub kind: String,
     /// Details.
     pub detail: String,

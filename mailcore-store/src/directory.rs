@@ -195,7 +195,7 @@ pub trait DirectoryStore: Send + Sync {
     /// Adds a domain to an organisation (domains are unique across the store).
     async fn add_domain(&self, org: OrgId, domain: &Domain) -> Result<DomainRecord>;
 
-    /// Removes a domain; refused while accounts, aliases or groups use it.
+    /// Removes a domain; refused with `Conflict` while accounts, aliases or groups use it.
     async fn remove_domain(&self, domain: &Domain) -> Result<()>;
 
     /// A domain's record.

@@ -32,7 +32,7 @@ impl StoreError {
 
     /// Whether retrying later may succeed (backend trouble), as opposed to a refusal.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Backend(_) | StoreError::Conflict(_))
+        matches!(self, StoreError::Backend(_))
     }
 }
 

@@ -314,7 +314,10 @@ pub struct QuotaUsage {
 /// Mailboxes and messages.
 ///
 /// Every write returns only after it is durable. Names are normalised with
-/// [`normalize_mailbox_name`]; `INBOX` matches case-insensitively.
+/// [`normalize_mailbox_name`]; `INBOX` matches case-insensitively. Calls naming an account or
+/// mailbox that does not exist fail with `NotFound` (`create_mailbox` too: a mailbox always
+/// belongs to an existing account). New mailboxes start unsubscribed. Each operation (one
+/// append, one flag change, one expunge, one copy or move) takes one new MODSEQ.
 #[async_trait]
 pub trait MailStore: Send + Sync {
     /// Creates a mailbox (parents need not exist). Fails with `AlreadyExists`.
@@ -329,7 +332,9 @@ pub trait MailStore: Send + Sync {
     async fn delete_mailbox(&self, account: AccountId, name: &str) -> Result<()>;
 
     /// Renames a mailbox and every mailbox below it; messages, UIDs and UIDVALIDITY stay.
-    /// `INBOX` cannot be renamed (the IMAP layer implements RFC 9051's move-all semantics).
+    /// Renaming a hierarchy level that exists only through its children (`Work` when only
+    /// `Work/项目` exists) renames the children. `INBOX` cannot be renamed (the IMAP layer
+    /// implements RFC 9051's move-all semantics); the target must be free.
     async fn rename_mailbox(&self, account: AccountId, from: &str, to: &str) -> Result<()>;
 
     /// All mailboxes of an account, sorted by name.

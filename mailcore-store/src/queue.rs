@@ -86,7 +86,8 @@ pub trait QueueStore: Send + Sync {
     ) -> Result<Vec<QueueEntry>>;
 
     /// Saves recipient states and the next attempt time, and releases the lease. Fails with
-    /// `Conflict` if `owner` no longer holds the lease.
+    /// `Conflict` if the lease is not `owner`'s (someone else leased the entry after this
+    /// lease expired); `NotFound` if the entry is gone.
     async fn update_entry(
         &self,
         id: QueueId,
