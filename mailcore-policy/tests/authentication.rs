@@ -1,6 +1,7 @@
 //! End-to-end tests of the SPF/DKIM/DMARC hook against a real DNS server on loopback:
-//! `python3 -m dnslib.zoneresolver` serving `/work/shared/peers/dns/example.test.zone`
-//! (Debian package python3-dnslib). If the server cannot be started, the tests fail.
+//! `python3 -m dnslib.zoneresolver` serving `tests/dns/example.test.zone` (Debian package
+//! python3-dnslib). Without python3-dnslib the tests are skipped with a message, unless
+//! `MAILCORE_REQUIRE_PEERS` is set (as `.ci/run` does): then they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::fs::File;
@@ -24,8 +25,26 @@ use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
 const PYTHON: &str = "/usr/bin/python3";
-const ZONE: &str = "/work/shared/peers/dns/example.test.zone";
-const DKIM_KEY: &str = "/work/shared/peers/dns/dkim/test2024.private";
+const ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns/example.test.zone");
+const DKIM_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns/test2024.private");
+
+/// Whether the DNS peer can run here; when it cannot and peers are not required, the test
+/// is skipped (with a message) rather than failed.
+fn dns_peer_available() -> bool {
+    let ok = Command::new(PYTHON)
+        .args(["-c", "import dnslib.zoneresolver"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok && std::env::var_os("MAILCORE_REQUIRE_PEERS").is_none() {
+        eprintln!(
+            "SKIPPED: python3-dnslib is not installed (set MAILCORE_REQUIRE_PEERS to make this a failure)"
+        );
+        return false;
+    }
+    true
+}
 const AUTHSERV_ID: &str = "mx.example.org";
 /// How long the DNS server may take to answer its first query.
 const DNS_STARTUP: Duration = Duration::from_secs(20);
@@ -63,7 +82,7 @@ impl DnsServer {
             .unwrap_or_else(|e| {
                 panic!(
                     "cannot start the test DNS server `{PYTHON} -m dnslib.zoneresolver`: {e} \
-                     (install python3-dnslib: /work/shared/peers/install-peers.sh)"
+                     (install the Debian package python3-dnslib)"
                 )
             });
         let mut server = DnsServer { child, addr, log };
@@ -193,6 +212,9 @@ async fn verify(hook: &AuthenticationHook, peer: &str, raw: &str) -> Verdicts {
 
 #[tokio::test]
 async fn signed_message_from_permitted_host_passes_everything() {
+    if !dns_peer_available() {
+        return;
+    }
     let dns = DnsServer::start("pass");
     let raw = sign(&message("pass"));
 
@@ -218,6 +240,9 @@ async fn signed_message_from_permitted_host_passes_everything() {
 
 #[tokio::test]
 async fn unsigned_message_from_foreign_host_fails_spf_and_dmarc() {
+    if !dns_peer_available() {
+        return;
+    }
     let dns = DnsServer::start("fail");
     let raw = message("fail");
 
@@ -239,6 +264,9 @@ async fn unsigned_message_from_foreign_host_fails_spf_and_dmarc() {
 
 #[tokio::test]
 async fn tampered_body_fails_dkim() {
+    if !dns_peer_available() {
+        return;
+    }
     let dns = DnsServer::start("tampered");
     let signed = sign(&message("tampered"));
     let raw = signed.replace("hello bob", "hello bob, send money");
