@@ -26,6 +26,53 @@ pub struct Config {
     /// Inbound SPF/DKIM/DMARC verification.
     #[serde(default)]
     pub authentication: AuthenticationConfig,
+    /// POP3 listeners.
+    #[serde(default)]
+    pub pop3: ReaderConfig,
+    /// IMAP listeners.
+    #[serde(default)]
+    pub imap: ReaderConfig,
+}
+
+/// `[[pop3.listeners]]` / `[[imap.listeners]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderListener {
+    /// `IP:PORT`.
+    pub address: std::net::SocketAddr,
+    /// Implicit TLS from the first byte (POP3S, IMAPS) instead of STLS/STARTTLS.
+    #[serde(default)]
+    pub implicit_tls: bool,
+}
+
+/// `[pop3]` and `[imap]`: listeners of the mail-reading protocols.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReaderConfig {
+    /// Listeners; the defaults are POP3 127.0.0.1:2110 (STLS) and 2995 (implicit TLS), IMAP
+    /// 127.0.0.1:2143 (STARTTLS) and 2993 (implicit TLS). An empty list disables the protocol.
+    pub listeners: Option<Vec<ReaderListener>>,
+    /// Most simultaneous connections per client IP.
+    pub max_connections_per_ip: Option<usize>,
+}
+
+impl ReaderConfig {
+    /// The listeners to open, given the protocol's default ports (plain, implicit TLS).
+    pub fn listeners(&self, defaults: (u16, u16)) -> Vec<(std::net::SocketAddr, bool)> {
+        match &self.listeners {
+            Some(l) => l.iter().map(|l| (l.address, l.implicit_tls)).collect(),
+            None => vec![
+                (
+                    std::net::SocketAddr::from(([127, 0, 0, 1], defaults.0)),
+                    false,
+                ),
+                (
+                    std::net::SocketAddr::from(([127, 0, 0, 1], defaults.1)),
+                    true,
+                ),
+            ],
+        }
+    }
 }
 
 /// `[authentication]`: SPF/DKIM/DMARC verification of inbound mail, recorded in an

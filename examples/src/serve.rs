@@ -51,8 +51,9 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
             .trusted_networks
             .push(Network::parse(n).with_context(|| format!("invalid trusted network {n:?}"))?);
     }
+    let hooks = hooks(config)?;
     let handler: Arc<dyn server::Handler> =
-        Arc::new(LocalDelivery::new(store, hooks(config)?, delivery));
+        Arc::new(LocalDelivery::new(store.clone(), hooks.clone(), delivery));
     let mut tasks = Vec::new();
     for (address, kind) in config.smtp.listeners() {
         let mode = if kind == ListenerKind::Mx {
@@ -86,6 +87,27 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
             listener,
             listener_config,
             handler.clone(),
+        )));
+    }
+    for (address, implicit_tls) in config.pop3.listeners((2110, 2995)) {
+        let session = mailcore_pop3::session::SessionConfig::new(&hostname);
+        let mut listener_config =
+            mailcore_pop3::server::ListenerConfig::new(session, Some(tls.clone()), implicit_tls);
+        if let Some(v) = config.pop3.max_connections_per_ip {
+            listener_config.max_connections_per_ip = v;
+        }
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        println!(
+            "pop3{} listening on {address}",
+            if implicit_tls { "s" } else { "" }
+        );
+        tasks.push(tokio::spawn(mailcore_pop3::server::serve(
+            listener,
+            listener_config,
+            store.clone(),
+            hooks.clone(),
         )));
     }
     println!("mailcore-server ready (store: {})", data_dir.display());

@@ -286,7 +286,10 @@ mod tests {
     #[test]
     fn keywords_and_arguments() {
         assert_eq!(parse(b"user mrose"), Ok(Command::User("mrose")));
-        assert_eq!(parse(b"PASS secret with spaces"), Ok(Command::Pass("secret with spaces")));
+        assert_eq!(
+            parse(b"PASS secret with spaces"),
+            Ok(Command::Pass("secret with spaces"))
+        );
         assert_eq!(parse(b"PASS"), Err(CommandError::Syntax("PASS")));
         assert_eq!(parse(b"USER a b"), Err(CommandError::Syntax("USER")));
         assert_eq!(parse(b"USER"), Err(CommandError::Syntax("USER")));
@@ -331,7 +334,14 @@ mod tests {
 
     #[test]
     fn debug_hides_secrets() {
-        let text = format!("{:?} {:?}", parse(b"PASS hunter2"), parse(b"AUTH PLAIN AGEAYg=="));
-        assert!(!text.contains("hunter2") && !text.contains("AGEAYg"), "{text}");
+        let text = format!(
+            "{:?} {:?}",
+            parse(b"PASS hunter2"),
+            parse(b"AUTH PLAIN AGEAYg==")
+        );
+        assert!(
+            !text.contains("hunter2") && !text.contains("AGEAYg"),
+            "{text}"
+        );
     }
 }

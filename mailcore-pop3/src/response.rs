@@ -175,7 +175,10 @@ mod tests {
     fn top_cuts_after_header_and_lines() {
         let m = b"A: 1\r\nB: 2\r\n\r\none\r\n.two\r\nthree\r\n";
         assert_eq!(message(m, Some(0)), b"A: 1\r\nB: 2\r\n\r\n.\r\n");
-        assert_eq!(message(m, Some(2)), b"A: 1\r\nB: 2\r\n\r\none\r\n..two\r\n.\r\n");
+        assert_eq!(
+            message(m, Some(2)),
+            b"A: 1\r\nB: 2\r\n\r\none\r\n..two\r\n.\r\n"
+        );
         assert_eq!(message(m, Some(99)), message(m, None));
         // No body at all: the whole header.
         assert_eq!(message(b"A: 1\r\n", Some(0)), b"A: 1\r\n.\r\n");

@@ -244,8 +244,7 @@ async fn serve_connection(
         let Some(acceptor) = &config.tls else {
             return Ok(());
         };
-        let handshake =
-            tokio::time::timeout_at(login_deadline, acceptor.accept(stream)).await;
+        let handshake = tokio::time::timeout_at(login_deadline, acceptor.accept(stream)).await;
         let Ok(Ok(mut tls)) = handshake else {
             return Ok(());
         };
@@ -254,7 +253,14 @@ async fn serve_connection(
         if refused(&mut tls, &shared, &connection).await? {
             return Ok(());
         }
-        drive(&mut tls, &mut session, &shared, &mut connection, login_deadline).await?;
+        drive(
+            &mut tls,
+            &mut session,
+            &shared,
+            &mut connection,
+            login_deadline,
+        )
+        .await?;
         return tls.shutdown().await;
     }
     let mut session = Session::new(config.session.clone(), false);
@@ -275,14 +281,20 @@ async fn serve_connection(
             let Some(acceptor) = &config.tls else {
                 return Ok(());
             };
-            let handshake =
-                tokio::time::timeout_at(login_deadline, acceptor.accept(stream)).await;
+            let handshake = tokio::time::timeout_at(login_deadline, acceptor.accept(stream)).await;
             let Ok(Ok(mut tls)) = handshake else {
                 return Ok(());
             };
             session.tls_established();
             connection.info.tls = true;
-            drive(&mut tls, &mut session, &shared, &mut connection, login_deadline).await?;
+            drive(
+                &mut tls,
+                &mut session,
+                &shared,
+                &mut connection,
+                login_deadline,
+            )
+            .await?;
             tls.shutdown().await
         }
     }
@@ -383,7 +395,9 @@ async fn write_output<S: AsyncWrite + Unpin>(
 }
 
 fn temporary(_: mailcore_store::StoreError) -> Answer {
-    Answer::Reject(Refusal::temporary("Temporary storage failure, try again later"))
+    Answer::Reject(Refusal::temporary(
+        "Temporary storage failure, try again later",
+    ))
 }
 
 /// Answers one session event.
@@ -394,9 +408,7 @@ async fn handle(shared: &Shared, connection: &mut Connection, event: Event) -> A
             password,
             mechanism,
         } => login(shared, connection, &user, &password, mechanism).await,
-        Event::Load => load(shared, connection)
-            .await
-            .unwrap_or_else(temporary),
+        Event::Load => load(shared, connection).await.unwrap_or_else(temporary),
         Event::Retrieve { index } => {
             let (Some(mailbox), Some(&uid)) = (connection.mailbox, connection.uids.get(index))
             else {

@@ -185,9 +185,7 @@ impl fmt::Debug for Event {
                 .finish(),
             Event::Stls => f.write_str("Stls"),
             Event::Load => f.write_str("Load"),
-            Event::Retrieve { index } => {
-                f.debug_struct("Retrieve").field("index", index).finish()
-            }
+            Event::Retrieve { index } => f.debug_struct("Retrieve").field("index", index).finish(),
             Event::Commit { deleted } => {
                 f.debug_struct("Commit").field("deleted", deleted).finish()
             }
@@ -612,11 +610,7 @@ impl Session {
             self.login_failed(Refusal::credentials());
             return None;
         }
-        Some(self.login(
-            credentials.authcid,
-            credentials.password,
-            Mechanism::Plain,
-        ))
+        Some(self.login(credentials.authcid, credentials.password, Mechanism::Plain))
     }
 
     fn login_failed(&mut self, refusal: Refusal) {
@@ -631,7 +625,14 @@ impl Session {
     }
 
     fn capa(&mut self) {
-        let mut lines = vec!["CAPA", "TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
+        let mut lines = vec![
+            "CAPA",
+            "TOP",
+            "UIDL",
+            "RESP-CODES",
+            "AUTH-RESP-CODE",
+            "PIPELINING",
+        ];
         if self.state != State::Transaction {
             if self.config.stls && !self.tls {
                 lines.push("STLS");

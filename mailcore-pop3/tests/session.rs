@@ -177,7 +177,10 @@ fn rfc1939_sample_session() {
 fn rfc1939_command_examples() {
     let (one, two) = rfc_messages();
     let mut d = Driver::new(true, &[&one, &two]);
-    assert_eq!(d.send("STAT\r\n"), "-ERR Command not valid before login\r\n");
+    assert_eq!(
+        d.send("STAT\r\n"),
+        "-ERR Command not valid before login\r\n"
+    );
     assert_eq!(d.send("PASS secret\r\n"), "-ERR USER first\r\n");
     d.login();
     assert_eq!(d.send("LIST 2\r\n"), "+OK 2 200\r\n");
@@ -202,13 +205,23 @@ fn rfc1939_command_examples() {
         "+OK maildrop has 2 messages (320 octets)\r\n"
     );
     assert_eq!(d.send("STAT\r\n"), "+OK 2 320\r\n");
-    assert_eq!(d.send("TOP 100 3\r\n"), "-ERR no such message, only 2 messages in maildrop\r\n");
-    assert_eq!(d.send("USER x\r\n"), "-ERR Command not valid after login\r\n");
+    assert_eq!(
+        d.send("TOP 100 3\r\n"),
+        "-ERR no such message, only 2 messages in maildrop\r\n"
+    );
+    assert_eq!(
+        d.send("USER x\r\n"),
+        "-ERR Command not valid after login\r\n"
+    );
     assert_eq!(
         d.send("QUIT\r\n"),
         "+OK pop.example.com POP3 server signing off (2 messages left)\r\n"
     );
-    assert_eq!(d.commits(), [&Vec::<usize>::new()], "RSET undid the deletion");
+    assert_eq!(
+        d.commits(),
+        [&Vec::<usize>::new()],
+        "RSET undid the deletion"
+    );
 }
 
 #[test]
@@ -256,11 +269,7 @@ fn dropped_connection_deletes_nothing() {
     assert!(d.session.poll_event().is_none());
     d.send("QUIT\r\n");
     assert!(d.commits().is_empty());
-    assert!(
-        !d.events
-            .iter()
-            .any(|e| matches!(e, Event::Commit { .. }))
-    );
+    assert!(!d.events.iter().any(|e| matches!(e, Event::Commit { .. })));
 }
 
 #[test]
@@ -284,7 +293,10 @@ fn failed_commit_is_reported() {
         uid: UniqueId::new("abc").unwrap(),
         size: 3,
     }]));
-    assert_eq!(session.poll_event(), Some(Event::Commit { deleted: vec![0] }));
+    assert_eq!(
+        session.poll_event(),
+        Some(Event::Commit { deleted: vec![0] })
+    );
     assert_eq!(session.phase(), Phase::Update);
     session.answer(Answer::Reject(Refusal::temporary("disk full")));
     let out = String::from_utf8(session.take_output()).unwrap();
@@ -320,7 +332,11 @@ fn plaintext_listener_refuses_logins_before_stls() {
     assert!(capa.starts_with("+OK"), "{capa}");
     assert!(capa.contains("\r\nSTLS\r\n"));
     assert!(!capa.contains("USER") && !capa.contains("SASL"), "{capa}");
-    for cmd in ["USER mrose\r\n", "PASS secret\r\n", "AUTH PLAIN AG1yb3NlAHNlY3JldA==\r\n"] {
+    for cmd in [
+        "USER mrose\r\n",
+        "PASS secret\r\n",
+        "AUTH PLAIN AG1yb3NlAHNlY3JldA==\r\n",
+    ] {
         assert_eq!(
             d.send(cmd),
             "-ERR [AUTH] Plaintext authentication disallowed on non-secure connections; use STLS\r\n"
@@ -397,7 +413,10 @@ fn auth_plain_initial_and_continuation() {
     let mut d = Driver::new(true, &[]);
     d.send("AUTH PLAIN\r\n");
     assert_eq!(d.send("*\r\n"), "-ERR Authentication cancelled\r\n");
-    assert_eq!(d.send("AUTH PLAIN !!!!\r\n"), "-ERR Cannot decode the SASL response\r\n");
+    assert_eq!(
+        d.send("AUTH PLAIN !!!!\r\n"),
+        "-ERR Cannot decode the SASL response\r\n"
+    );
     assert_eq!(
         d.send("AUTH CRAM-MD5\r\n"),
         "-ERR Unrecognized authentication type\r\n"
@@ -451,7 +470,10 @@ fn long_lines_are_refused_without_desync() {
     // A huge line in pieces, without a line end yet: one error, the rest skipped.
     assert_eq!(d.send(&"z".repeat(1000)), "-ERR Line too long\r\n");
     assert_eq!(d.send(&"z".repeat(1000)), "");
-    assert_eq!(d.send("zzz\r\nNOOP\r\n"), "-ERR Command not valid before login\r\n");
+    assert_eq!(
+        d.send("zzz\r\nNOOP\r\n"),
+        "-ERR Command not valid before login\r\n"
+    );
     assert!(!d.session.is_closed());
 }
 
