@@ -23,7 +23,9 @@
 
 pub mod command;
 pub mod data;
+#[cfg(feature = "server")]
 pub mod delivery;
 pub mod sasl;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod session;
