@@ -13,13 +13,14 @@
 //! one listener get `-ERR [IN-USE]`. Deletions are by UID, so sessions on other listeners or
 //! processes can never remove the wrong message.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use mailcore::connection::ConnectionLimiter;
 use mailcore::hook::{Event as HookEvent, HookChain, LoginAttempt, Protocol, SessionInfo, Stage};
 use mailcore_store::Backend;
 use mailcore_store::directory::Account;
@@ -84,46 +85,6 @@ impl std::fmt::Debug for ListenerConfig {
     }
 }
 
-/// Counts connections per IP; a slot is released when dropped.
-#[derive(Default)]
-struct Slots {
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct Slot {
-    slots: Arc<Slots>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.slots.per_ip.lock()
-            && let Some(n) = map.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl Slots {
-    fn take(self: &Arc<Self>, ip: IpAddr, per_ip: usize, total: usize) -> Option<Slot> {
-        let mut map = self.per_ip.lock().ok()?;
-        let all: usize = map.values().sum();
-        let n = map.entry(ip).or_insert(0);
-        if *n >= per_ip || all >= total {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            slots: self.clone(),
-            ip,
-        })
-    }
-}
-
 /// Maildrops in use on this listener (RFC 1939 §4: one session per maildrop).
 #[derive(Default)]
 struct Locks {
@@ -162,7 +123,7 @@ struct Shared {
     config: ListenerConfig,
     store: Arc<dyn Backend>,
     hooks: HookChain,
-    slots: Arc<Slots>,
+    limiter: ConnectionLimiter,
     locks: Arc<Locks>,
 }
 
@@ -185,11 +146,12 @@ pub async fn serve(
     backend: Arc<dyn Backend>,
     hooks: HookChain,
 ) -> io::Result<()> {
+    let limiter = ConnectionLimiter::new(config.max_connections_per_ip, config.max_connections);
     let shared = Arc::new(Shared {
         config,
         store: backend,
         hooks,
-        slots: Arc::new(Slots::default()),
+        limiter,
         locks: Arc::new(Locks::default()),
     });
     loop {
@@ -215,11 +177,7 @@ async fn serve_connection(
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     let config = &shared.config;
-    let slot = shared.slots.take(
-        peer.ip(),
-        config.max_connections_per_ip,
-        config.max_connections,
-    );
+    let slot = shared.limiter.admit(peer.ip());
     if slot.is_none() {
         if !config.implicit_tls {
             stream

@@ -2,14 +2,14 @@
 //! [`Session`], applies timeouts and connection limits, runs the TLS handshake for STARTTLS and
 //! implicit TLS, and hands every [`Event`] to a [`Handler`].
 
-use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use mailcore::connection::{ConnectionLimiter, ConnectionPermit};
 use mailcore::hook::{Protocol, SessionInfo};
 use mailcore::reply::Reply;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -75,46 +75,6 @@ impl ListenerConfig {
     }
 }
 
-/// Counts connections per IP; a slot is released when dropped.
-#[derive(Default)]
-struct Slots {
-    per_ip: Mutex<HashMap<IpAddr, usize>>,
-}
-
-struct Slot {
-    slots: Arc<Slots>,
-    ip: IpAddr,
-}
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        if let Ok(mut map) = self.slots.per_ip.lock()
-            && let Some(n) = map.get_mut(&self.ip)
-        {
-            *n -= 1;
-            if *n == 0 {
-                map.remove(&self.ip);
-            }
-        }
-    }
-}
-
-impl Slots {
-    fn take(self: &Arc<Self>, ip: IpAddr, per_ip: usize, total: usize) -> Option<Slot> {
-        let mut map = self.per_ip.lock().ok()?;
-        let all: usize = map.values().sum();
-        let n = map.entry(ip).or_insert(0);
-        if *n >= per_ip || all >= total {
-            return None;
-        }
-        *n += 1;
-        Some(Slot {
-            slots: self.clone(),
-            ip,
-        })
-    }
-}
-
 static SESSION_IDS: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections forever, one task each.
@@ -123,7 +83,7 @@ pub async fn serve(
     config: ListenerConfig,
     handler: Arc<dyn Handler>,
 ) -> io::Result<()> {
-    let slots = Arc::new(Slots::default());
+    let limiter = ConnectionLimiter::new(config.max_connections_per_ip, config.max_connections);
     let config = Arc::new(config);
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -134,11 +94,7 @@ pub async fn serve(
                 continue;
             }
         };
-        let slot = slots.take(
-            peer.ip(),
-            config.max_connections_per_ip,
-            config.max_connections,
-        );
+        let slot = limiter.admit(peer.ip());
         let (config, handler) = (config.clone(), handler.clone());
         tokio::spawn(async move {
             let _ = serve_connection(stream, peer, config, handler, slot).await;
@@ -151,7 +107,7 @@ async fn serve_connection(
     peer: SocketAddr,
     config: Arc<ListenerConfig>,
     handler: Arc<dyn Handler>,
-    slot: Option<Slot>,
+    slot: Option<ConnectionPermit>,
 ) -> io::Result<()> {
     let _ = stream.set_nodelay(true);
     if slot.is_none() {

@@ -29,6 +29,7 @@
 
 pub mod address;
 pub mod charset;
+pub mod connection;
 pub mod envelope;
 pub mod hook;
 pub mod message;
