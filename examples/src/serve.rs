@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use mailcore::connection::ConnectionLimiter;
 use mailcore::hook::HookChain;
 use mailcore_policy::authentication::{AuthenticationHook, Resolver};
 use mailcore_smtp::delivery::{DeliveryConfig, LocalDelivery, Network};
@@ -55,6 +56,11 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
     let handler: Arc<dyn server::Handler> =
         Arc::new(LocalDelivery::new(store.clone(), hooks.clone(), delivery));
     let mut tasks = Vec::new();
+    // One limiter per protocol: a client's connections are counted across all of that
+    // protocol's listeners (default 20 per IP, 1,000 in all).
+    let limiter = |per_ip: Option<usize>| ConnectionLimiter::new(per_ip.unwrap_or(20), 1000);
+    let smtp_connections = limiter(config.smtp.max_connections_per_ip);
+    let pop3_connections = limiter(config.pop3.max_connections_per_ip);
     for (address, kind) in config.smtp.listeners() {
         let mode = if kind == ListenerKind::Mx {
             Mode::Mx
@@ -76,9 +82,7 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
             Some(tls.clone()),
             kind == ListenerKind::Submissions,
         );
-        if let Some(v) = config.smtp.max_connections_per_ip {
-            listener_config.max_connections_per_ip = v;
-        }
+        listener_config.connections = smtp_connections.clone();
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;
@@ -93,9 +97,7 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
         let session = mailcore_pop3::session::SessionConfig::new(&hostname);
         let mut listener_config =
             mailcore_pop3::server::ListenerConfig::new(session, Some(tls.clone()), implicit_tls);
-        if let Some(v) = config.pop3.max_connections_per_ip {
-            listener_config.max_connections_per_ip = v;
-        }
+        listener_config.connections = pop3_connections.clone();
         let listener = tokio::net::TcpListener::bind(address)
             .await
             .with_context(|| format!("cannot listen on {address}"))?;

@@ -129,8 +129,9 @@ struct Listed {
 
 impl Server {
     /// Provisions example.com (tom, ann, the alias thomas -> tom, the group team = tom + ann +
-    /// ext@other.org with tom as representative) and starts the server; `smtp` is extra TOML
-    /// for the `[smtp]` table.
+    /// ext@other.org with tom as representative) and starts the server with only the three
+    /// SMTP listeners (POP3 and IMAP off: their default ports are fixed, and tests run in
+    /// parallel); `smtp` is extra TOML for the `[smtp]` table.
     fn start(smtp: &str) -> Server {
         let n = SERVERS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("mailcore-e2e-{}-{n}", std::process::id()));
@@ -178,7 +179,9 @@ impl Server {
                      [[smtp.listeners]]\naddress = \"127.0.0.1:{mx}\"\nkind = \"mx\"\n\
                      [[smtp.listeners]]\naddress = \"127.0.0.1:{submission}\"\nkind = \"submission\"\n\
                      [[smtp.listeners]]\naddress = \"127.0.0.1:{submissions}\"\nkind = \"submissions\"\n\
-                     [authentication]\nenabled = false\n"
+                     [authentication]\nenabled = false\n\
+                     [pop3]\nlisteners = []\n\
+                     [imap]\nlisteners = []\n"
                 ),
             )
             .unwrap();
@@ -211,7 +214,9 @@ impl Server {
                     return server;
                 }
                 if let Some(status) = server.child.try_wait().unwrap() {
-                    if text.contains("cannot listen") {
+                    let ours = [mx, submission, submissions]
+                        .map(|p| format!("cannot listen on 127.0.0.1:{p}"));
+                    if ours.iter().any(|o| text.contains(o.as_str())) {
                         break;
                     }
                     panic!("server exited with {status}:\n{text}");
@@ -308,6 +313,21 @@ fn message(subject: &str) -> String {
          ..and two\r\nbye\r\n",
         subject.replace(' ', "-")
     )
+}
+
+/// A session up to the 354 of DATA for one recipient.
+fn open_data_to(port: u16, rcpt: &str) -> Raw {
+    let mut raw = Raw::greeted(port);
+    raw.ehlo();
+    raw.expect("MAIL FROM:<mallory@other.org>", 250);
+    raw.expect(&format!("RCPT TO:<{rcpt}>"), 250);
+    raw.expect("DATA", 354);
+    raw
+}
+
+/// A session on the MX port up to the 354 of DATA for tom.
+fn open_data(port: u16) -> Raw {
+    open_data_to(port, "tom@example.com")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,17 +629,30 @@ fn submission_starttls_auth_plain_and_login_with_send_as_rules() {
     let tom_login = || auth("LOGIN", "tom@example.com", TOM_PW, false);
 
     // Own address, AUTH PLAIN (initial response).
-    let r = send("tom@example.com", &["ann@example.com"], "as tom", tom_plain());
+    let r = send(
+        "tom@example.com",
+        &["ann@example.com"],
+        "as tom",
+        tom_plain(),
+    );
     accepted(&r);
     assert_eq!(r["auth"][0], 235, "{r}");
     let features = r["features"].as_array().unwrap();
     assert!(features.contains(&json!("auth")), "{r}");
     assert!(!features.contains(&json!("starttls")), "{r}");
-    let received = received_then(&s.last("ann@example.com", "as tom"), message("as tom").as_bytes());
+    let received = received_then(
+        &s.last("ann@example.com", "as tom"),
+        message("as tom").as_bytes(),
+    );
     assert!(received.contains("with ESMTPSA id"), "{received}");
 
     // An alias of the account, AUTH LOGIN (two challenges).
-    let r = send("thomas@example.com", &["ann@example.com"], "as alias", tom_login());
+    let r = send(
+        "thomas@example.com",
+        &["ann@example.com"],
+        "as alias",
+        tom_login(),
+    );
     accepted(&r);
     assert_eq!(r["auth"][0], 235, "{r}");
     received_then(
@@ -641,7 +674,12 @@ fn submission_starttls_auth_plain_and_login_with_send_as_rules() {
     );
 
     // An external recipient is queued, not refused.
-    let r = send("tom@example.com", &["someone@other.org"], "outbound", tom_plain());
+    let r = send(
+        "tom@example.com",
+        &["someone@other.org"],
+        "outbound",
+        tom_plain(),
+    );
     let text = accepted(&r);
     assert!(
         text.contains("delivered to 0 mailbox(es), 1 queued"),
@@ -650,7 +688,12 @@ fn submission_starttls_auth_plain_and_login_with_send_as_rules() {
     assert_eq!(s.count("ann@example.com"), 3);
 
     // Someone else's address: 553 5.7.1.
-    let r = send("ann@example.com", &["tom@example.com"], "forged", tom_plain());
+    let r = send(
+        "ann@example.com",
+        &["tom@example.com"],
+        "forged",
+        tom_plain(),
+    );
     refused(&r, "SMTPSenderRefused", 553, "5.7.1");
     // A group by a member who is not its representative.
     let r = send(
@@ -746,7 +789,10 @@ fn submissions_implicit_tls_with_auth() {
     let features = r["features"].as_array().unwrap();
     assert!(features.contains(&json!("auth")), "{r}");
     assert!(!features.contains(&json!("starttls")), "{r}");
-    let received = received_then(&s.last("ann@example.com", "over implicit tls"), m.as_bytes());
+    let received = received_then(
+        &s.last("ann@example.com", "over implicit tls"),
+        m.as_bytes(),
+    );
     assert!(received.contains("with ESMTPSA id"), "{received}");
 
     // AUTH LOGIN too; and without AUTH, MAIL is refused.
@@ -772,7 +818,12 @@ fn smtputf8_message_from_utf8_local_part_is_stored_byte_identical() {
     req["mail_options"] = json!(["SMTPUTF8"]);
     let r = smtplib(&req);
     accepted(&r);
-    assert!(r["features"].as_array().unwrap().contains(&json!("smtputf8")));
+    assert!(
+        r["features"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("smtputf8"))
+    );
     let stored = s.last("tom@example.com", subject);
     let received = received_then(&stored, m.as_bytes());
     assert!(received.contains("with UTF8SMTP id"), "{received}");
@@ -784,6 +835,26 @@ fn smtputf8_message_from_utf8_local_part_is_stored_byte_identical() {
     raw.expect_reply(553, "5.6.7");
     raw.expect("QUIT", 221);
     assert_eq!(s.count("tom@example.com"), 1);
+
+    // A UTF-8 account on an IDN domain (provisioned while the server runs), addressed with the
+    // U-label and with the A-label form of its domain.
+    cli(&s.data(), &["domain", "add", "例子.测试"]);
+    cli(
+        &s.data(),
+        &["account", "add", "用户@例子.测试", "--password", "pw"],
+    );
+    for (to, subject) in [
+        ("用户@例子.测试", "U-label 你好"),
+        ("用户@xn--fsqu00a.xn--0zwm56d", "A-label 你好"),
+    ] {
+        let m =
+            format!("From: <jörg@other.org>\r\nTo: <{to}>\r\nSubject: {subject}\r\n\r\n正文\r\n");
+        let mut req = send_request(s.mx, "plain", "jörg@other.org", &[to], &m);
+        req["mail_options"] = json!(["SMTPUTF8"]);
+        accepted(&smtplib(&req));
+        received_then(&s.last("用户@例子.测试", subject), m.as_bytes());
+    }
+    assert_eq!(s.count("用户@例子.测试"), 2);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -831,7 +902,10 @@ fn pipelining_two_transactions_in_one_write() {
     raw.expect_reply(221, "2.0.0");
     raw.assert_closed();
 
-    received_then(&s.last("tom@example.com", "pipelined one"), first.as_bytes());
+    received_then(
+        &s.last("tom@example.com", "pipelined one"),
+        first.as_bytes(),
+    );
     let ann = s.list("ann@example.com");
     assert_eq!(ann.len(), 2, "{ann:?}");
     received_then(
@@ -854,12 +928,153 @@ fn dot_stuff(message: &[u8]) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// More delivery paths: CHUNKING, concurrent clients, quota
+
+#[test]
+fn chunking_bdat_is_stored_byte_identical() {
+    let s = Server::start("");
+    let mut raw = Raw::greeted(s.mx);
+    let ehlo = raw.ehlo();
+    assert!(ehlo.text.contains("\nCHUNKING\n"), "{ehlo:?}");
+    // Chunks are octets: a dot line, a bare LF and a NUL are content, not framing.
+    let first: &[u8] = b"Subject: chunked\r\n\r\nline one\r\n.\r\nbare\nlf";
+    let second: &[u8] = b" and \0 nul\r\n";
+    raw.expect("MAIL FROM:<bdat@other.org> BODY=BINARYMIME", 250);
+    raw.expect("RCPT TO:<tom@example.com>", 250);
+    // First chunk with the next command pipelined behind it.
+    let mut wire = format!("BDAT {}\r\n", first.len()).into_bytes();
+    wire.extend_from_slice(first);
+    wire.extend_from_slice(format!("BDAT {} LAST\r\n", second.len()).as_bytes());
+    wire.extend_from_slice(second);
+    wire.extend_from_slice(b"QUIT\r\n");
+    raw.send(&wire);
+    raw.expect_reply(250, "2.0.0");
+    let r = raw.expect_reply(250, "2.0.0");
+    assert!(r.text.contains("delivered to 1 mailbox(es)"), "{r:?}");
+    raw.expect_reply(221, "2.0.0");
+    raw.assert_closed();
+    let original = [first, second].concat();
+    received_then(&s.last("tom@example.com", "chunked"), &original);
+}
+
+#[test]
+fn concurrent_clients_all_get_stored_with_distinct_uids() {
+    let s = Server::start("");
+    let port = s.mx;
+    let threads: Vec<_> = (0..6)
+        .map(|t| {
+            std::thread::spawn(move || {
+                let mut raw = Raw::greeted(port);
+                raw.ehlo();
+                for i in 0..3 {
+                    raw.expect("MAIL FROM:<crowd@other.org>", 250);
+                    raw.expect("RCPT TO:<tom@example.com>", 250);
+                    raw.expect("RCPT TO:<ann@example.com>", 250);
+                    raw.expect("DATA", 354);
+                    raw.send(&dot_stuff(message(&format!("crowd {t} {i}")).as_bytes()));
+                    raw.expect_reply(250, "2.0.0");
+                }
+                raw.expect("QUIT", 221);
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    for account in ["tom@example.com", "ann@example.com"] {
+        let list = s.list(account);
+        assert_eq!(list.len(), 18, "{account}: {list:?}");
+        let mut uids: Vec<u32> = list.iter().map(|l| l.uid).collect();
+        uids.dedup();
+        assert_eq!(uids.len(), 18, "{account}: {list:?}");
+        let mut subjects: Vec<&str> = list.iter().map(|l| l.subject.as_str()).collect();
+        subjects.sort_unstable();
+        subjects.dedup();
+        assert_eq!(subjects.len(), 18, "{account}: {list:?}");
+    }
+}
+
+/// Adds full@example.com with a 600-byte quota and the group list@example.com = tom + full.
+fn provision_full_mailbox(s: &Server) {
+    cli(
+        &s.data(),
+        &[
+            "account",
+            "add",
+            "full@example.com",
+            "--password",
+            "pw",
+            "--quota",
+            "600",
+        ],
+    );
+    cli(
+        &s.data(),
+        &[
+            "group",
+            "add",
+            "list@example.com",
+            "--member",
+            "tom@example.com",
+            "--member",
+            "full@example.com",
+        ],
+    );
+}
+
+#[test]
+fn quota_refuses_a_message_that_does_not_fit() {
+    let s = Server::start("");
+    provision_full_mailbox(&s);
+    let mut big = message("over quota");
+    big.push_str(&"x".repeat(800));
+    big.push_str("\r\n");
+    let mut raw = open_data_to(s.mx, "full@example.com");
+    raw.send(&dot_stuff(big.as_bytes()));
+    raw.expect_reply(452, "4.2.2");
+    raw.expect("QUIT", 221);
+    assert_eq!(s.count("full@example.com"), 0);
+    // A small one fits.
+    let small = "Subject: fits\r\n\r\nok\r\n";
+    let mut raw = open_data_to(s.mx, "full@example.com");
+    raw.send(&dot_stuff(small.as_bytes()));
+    raw.expect_reply(250, "2.0.0");
+    raw.expect("QUIT", 221);
+    received_then(&s.last("full@example.com", "fits"), small.as_bytes());
+}
+
+#[test]
+fn group_delivery_is_not_blocked_by_one_full_mailbox() {
+    let s = Server::start("");
+    provision_full_mailbox(&s);
+    let mut big = message("to the list");
+    big.push_str(&"x".repeat(800));
+    big.push_str("\r\n");
+    let mut raw = open_data_to(s.mx, "list@example.com");
+    raw.send(&dot_stuff(big.as_bytes()));
+    // The message is accepted for the members it fits (tom); the full mailbox is skipped (or
+    // bounced), not a reason to hold back everyone's copy.
+    let r = raw.reply();
+    assert_eq!(r.code, 250, "{r:?}");
+    raw.expect("QUIT", 221);
+    received_then(&s.last("tom@example.com", "to the list"), big.as_bytes());
+    assert_eq!(s.count("full@example.com"), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
 // 6. swaks
 
 fn swaks(args: &[&str]) -> String {
     let mut cmd = Command::new("swaks");
-    cmd.args(["--server", "127.0.0.1", "--helo", "client.test", "--timeout", "10"])
-        .args(args);
+    cmd.args([
+        "--server",
+        "127.0.0.1",
+        "--helo",
+        "client.test",
+        "--timeout",
+        "10",
+    ])
+    .args(args);
     let out = bounded(cmd, CLIENT);
     let transcript = format!(
         "{}{}",
@@ -945,16 +1160,6 @@ fn swaks_mx_submission_and_submissions() {
 
 // ---------------------------------------------------------------------------------------------
 // 7. Hostile input
-
-/// A session on the MX port up to the 354 of DATA for tom.
-fn open_data(port: u16) -> Raw {
-    let mut raw = Raw::greeted(port);
-    raw.ehlo();
-    raw.expect("MAIL FROM:<mallory@other.org>", 250);
-    raw.expect("RCPT TO:<tom@example.com>", 250);
-    raw.expect("DATA", 354);
-    raw
-}
 
 /// Delivers one proper message to tom on a fresh connection, proving the storage check can
 /// see what arrives.
@@ -1062,7 +1267,24 @@ fn over_long_line_is_refused_and_the_session_goes_on() {
     raw.send(&dot_stuff(m.as_bytes()));
     raw.expect_reply(250, "2.0.0");
     raw.expect("QUIT", 221);
-    received_then(&s.last("tom@example.com", "after the long line"), m.as_bytes());
+    received_then(
+        &s.last("tom@example.com", "after the long line"),
+        m.as_bytes(),
+    );
+}
+
+#[test]
+fn size_parameter_of_twenty_digits_is_too_big_not_malformed() {
+    let s = Server::start("");
+    let mut raw = Raw::greeted(s.mx);
+    raw.ehlo();
+    // RFC 1870: size-value ::= 1*20DIGIT; 18446744073709551615 (u64::MAX) is fine to parse,
+    // one more is still a valid size-value, and simply too big.
+    raw.send(b"MAIL FROM:<big@other.org> SIZE=18446744073709551615\r\n");
+    raw.expect_reply(552, "5.3.4");
+    raw.send(b"MAIL FROM:<big@other.org> SIZE=99999999999999999999\r\n");
+    raw.expect_reply(552, "5.3.4");
+    raw.expect("QUIT", 221);
 }
 
 const LIMITS: &str = "max_recipients = 3\nmax_message_size = 10000";
@@ -1075,8 +1297,6 @@ fn message_size_limit_refuses_size_parameter_data_and_bdat() {
     assert!(ehlo.text.contains("\nSIZE 10000\n"), "{ehlo:?}");
     // SIZE= over the limit.
     raw.send(b"MAIL FROM:<big@other.org> SIZE=10001\r\n");
-    raw.expect_reply(552, "5.3.4");
-    raw.send(b"MAIL FROM:<big@other.org> SIZE=99999999999999999999\r\n");
     raw.expect_reply(552, "5.3.4");
     // At the limit is fine.
     raw.expect("MAIL FROM:<big@other.org> SIZE=10000", 250);
@@ -1206,6 +1426,34 @@ fn relay_attempts_on_the_mx_port_are_refused_even_from_loopback() {
     assert_eq!(s.count("tom@example.com"), 0);
 }
 
+#[test]
+fn mail_loop_and_error_limit() {
+    let s = Server::start("");
+    // More than 50 Received: fields: a loop, refused, nothing stored; the session goes on.
+    let mut looped = String::new();
+    for i in 0..51 {
+        looped.push_str(&format!(
+            "Received: from hop{i}.test by hop{i}.test; Thu, 1 Jan 2026 00:00:00 +0000\r\n"
+        ));
+    }
+    looped.push_str("Subject: loop\r\n\r\nround and round\r\n");
+    let mut raw = open_data(s.mx);
+    raw.send(&dot_stuff(looped.as_bytes()));
+    raw.expect_reply(554, "5.4.6");
+    raw.expect("NOOP", 250);
+    assert_eq!(s.count("tom@example.com"), 0);
+    // Ten protocol errors close the session with 421.
+    for i in 1..10 {
+        let r = raw.cmd("BOGUS");
+        assert_eq!(r.code, 500, "error {i}: {r:?}");
+    }
+    raw.send(b"BOGUS\r\n");
+    raw.expect_reply(500, "5.5.2");
+    raw.expect_reply(421, "4.7.0");
+    raw.assert_closed();
+    assert_eq!(s.count("tom@example.com"), 0);
+}
+
 // ---------------------------------------------------------------------------------------------
 // 8. Idle timeout
 
@@ -1231,6 +1479,13 @@ fn idle_timeout_sends_421_and_closes() {
     assert!(start.elapsed() < Duration::from_secs(5));
     raw.assert_closed();
     assert_eq!(s.count("tom@example.com"), 0);
+
+    // A client that vanishes in the middle of DATA leaves nothing behind either.
+    let mut raw = open_data(s.mx);
+    raw.send(b"Subject: vanished\r\n\r\nhalf a mess");
+    drop(raw);
+    control_message(&s, "after the vanished one");
+    assert_eq!(s.count("tom@example.com"), 1);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1263,4 +1518,19 @@ fn third_connection_from_one_ip_gets_421() {
     d.ehlo();
     b.expect("QUIT", 221);
     d.expect("QUIT", 221);
+}
+
+#[test]
+fn connection_limit_counts_all_listeners() {
+    let s = Server::start("max_connections_per_ip = 2");
+    let _a = Raw::greeted(s.mx);
+    let _b = Raw::greeted(s.mx);
+    // `[smtp] max_connections_per_ip` is documented as "Most simultaneous connections per
+    // client IP": a third connection from this IP is one too many, whatever the port.
+    let mut c = Raw::connect(s.submission);
+    let r = c.reply();
+    assert_eq!(
+        r.code, 421,
+        "third connection from one IP (to submission): {r:?}"
+    );
 }

@@ -47,10 +47,9 @@ pub struct ListenerConfig {
     pub tls: Option<TlsAcceptor>,
     /// Whether the connection is TLS from the first byte (POP3S, port 995).
     pub implicit_tls: bool,
-    /// Most simultaneous connections from one IP address (default 20).
-    pub max_connections_per_ip: usize,
-    /// Most simultaneous connections in all (default 1,000).
-    pub max_connections: usize,
+    /// Connection admission (default 20 per client IP, 1,000 in all). Clone one limiter into
+    /// several listeners to count their connections together.
+    pub connections: ConnectionLimiter,
 }
 
 impl ListenerConfig {
@@ -67,8 +66,7 @@ impl ListenerConfig {
             session: Arc::new(session),
             tls,
             implicit_tls,
-            max_connections_per_ip: 20,
-            max_connections: 1000,
+            connections: ConnectionLimiter::new(20, 1000),
         }
     }
 }
@@ -79,8 +77,7 @@ impl std::fmt::Debug for ListenerConfig {
             .field("session", &self.session)
             .field("tls", &self.tls.is_some())
             .field("implicit_tls", &self.implicit_tls)
-            .field("max_connections_per_ip", &self.max_connections_per_ip)
-            .field("max_connections", &self.max_connections)
+            .field("connections", &self.connections)
             .finish()
     }
 }
@@ -146,7 +143,7 @@ pub async fn serve(
     backend: Arc<dyn Backend>,
     hooks: HookChain,
 ) -> io::Result<()> {
-    let limiter = ConnectionLimiter::new(config.max_connections_per_ip, config.max_connections);
+    let limiter = config.connections.clone();
     let shared = Arc::new(Shared {
         config,
         store: backend,

@@ -375,7 +375,7 @@ async fn login_timeout_and_connection_limit() {
         let mut session = (*c.session).clone();
         session.limits.login_timeout = Duration::from_millis(300);
         c.session = Arc::new(session);
-        c.max_connections_per_ip = 1;
+        c.connections = mailcore::connection::ConnectionLimiter::new(1, 1000);
     })
     .await;
     let mut first = TcpStream::connect(f.plain).await.unwrap();

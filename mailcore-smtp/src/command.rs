@@ -157,7 +157,8 @@ fn mail_parameters(s: &str) -> Result<MailParameters, CommandError> {
                 if v.len() > 20 || !v.bytes().all(|b| b.is_ascii_digit()) {
                     return Err(param_error("SIZE"));
                 }
-                p.size = Some(v.parse().map_err(|_| param_error("SIZE"))?);
+                // RFC 1870 allows 20 digits; a value beyond u64 is simply too big.
+                p.size = Some(v.parse().unwrap_or(u64::MAX));
             }
             ("BODY", Some(v)) => {
                 p.body = Some(BodyType::parse(v).map_err(|_| param_error("BODY"))?)
@@ -453,6 +454,11 @@ mod tests {
             parse(b"MAIL FROM:<a@b.com> SIZE=99999999999999999999999"),
             Err(CommandError::Parameter(_))
         ));
+        // RFC 1870 allows 20 digits; beyond u64 the size is simply too big.
+        let Command::Mail(_, p) = ok("MAIL FROM:<a@b.com> SIZE=99999999999999999999") else {
+            panic!()
+        };
+        assert_eq!(p.size, Some(u64::MAX));
     }
 
     #[test]

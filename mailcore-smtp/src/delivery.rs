@@ -495,6 +495,7 @@ impl LocalDelivery {
         }
         let mut targets = Vec::new();
         let mut delivered_to = Vec::new();
+        let mut over_quota: Vec<EmailAddress> = Vec::new();
         for account in expansion.accounts.values() {
             let before = self
                 .hooks
@@ -515,11 +516,10 @@ impl LocalDelivery {
             if let Some(quota) = account.quota_bytes {
                 match self.store.quota_usage(account.id).await {
                     Ok(u) if u.bytes + size > quota => {
-                        return Answer::Reject(reply(
-                            452,
-                            "4.2.2",
-                            &format!("Mailbox full: {}", account.address),
-                        ));
+                        // One full mailbox must not hold up the others (a group, several
+                        // recipients): skip it and record why.
+                        over_quota.push(account.address.clone());
+                        continue;
                     }
                     Ok(_) => {}
                     Err(e) => return Answer::Reject(temporary(e)),
@@ -535,6 +535,23 @@ impl LocalDelivery {
                 flags: Default::default(),
             });
             delivered_to.push((account.address.clone(), folder));
+        }
+        if targets.is_empty() && expansion.external.is_empty() && !over_quota.is_empty() {
+            // Nobody could take it: let the sender retry later.
+            return Answer::Reject(reply(452, "4.2.2", "Mailbox full"));
+        }
+        for full in &over_quota {
+            let outcome = DeliveryOutcome::Failed(reply(452, "4.2.2", "Mailbox full"));
+            self.hooks
+                .run(&HookEvent::AfterDelivery {
+                    envelope: &envelope,
+                    message: &message,
+                    recipient: full,
+                    outcome: &outcome,
+                })
+                .await;
+            self.log_recipient(&envelope, &message, full, "mailbox full")
+                .await;
         }
         if !targets.is_empty()
             && let Err(e) = self.store.deliver(full.clone(), now(), &targets).await
@@ -580,6 +597,34 @@ impl LocalDelivery {
                 expansion.external.len()
             ),
         ))
+    }
+
+    /// Records a recipient the message could not be delivered to (its bounce comes with
+    /// outbound delivery).
+    async fn log_recipient(
+        &self,
+        envelope: &Envelope,
+        message: &Message,
+        recipient: &EmailAddress,
+        result: &str,
+    ) {
+        let _ = self
+            .store
+            .append_log(NewLogRecord {
+                kind: LogKind::Mail,
+                time: now(),
+                org: None,
+                account: Some(recipient.to_string()),
+                data: serde_json::json!({
+                    "from": envelope.sender.to_string(),
+                    "to": [recipient.to_string()],
+                    "subject": message.subject(),
+                    "size": message.raw().len(),
+                    "result": result,
+                    "direction": "inbound",
+                }),
+            })
+            .await;
     }
 
     async fn log(&self, envelope: &Envelope, message: &Message, result: &str, direction: &str) {

@@ -50,10 +50,9 @@ pub struct ListenerConfig {
     pub tls: Option<TlsAcceptor>,
     /// Whether the connection is TLS from the first byte (port 465).
     pub implicit_tls: bool,
-    /// Most simultaneous connections from one IP address (default 20).
-    pub max_connections_per_ip: usize,
-    /// Most simultaneous connections in all (default 1,000).
-    pub max_connections: usize,
+    /// Connection admission (default 20 per client IP, 1,000 in all). Clone one limiter into
+    /// several listeners to count their connections together.
+    pub connections: ConnectionLimiter,
 }
 
 impl ListenerConfig {
@@ -69,8 +68,7 @@ impl ListenerConfig {
             session: Arc::new(session),
             tls,
             implicit_tls,
-            max_connections_per_ip: 20,
-            max_connections: 1000,
+            connections: ConnectionLimiter::new(20, 1000),
         }
     }
 }
@@ -83,7 +81,7 @@ pub async fn serve(
     config: ListenerConfig,
     handler: Arc<dyn Handler>,
 ) -> io::Result<()> {
-    let limiter = ConnectionLimiter::new(config.max_connections_per_ip, config.max_connections);
+    let limiter = config.connections.clone();
     let config = Arc::new(config);
     loop {
         let (stream, peer) = match listener.accept().await {

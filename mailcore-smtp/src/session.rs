@@ -596,6 +596,10 @@ impl Session {
     }
 
     fn hello(&mut self, name: String, esmtp: bool) -> Option<Event> {
+        if !valid_helo(&name) {
+            self.error(501, "5.5.4", "Invalid domain name in EHLO/HELO");
+            return None;
+        }
         self.pending = Some(Pending::Ehlo {
             name: name.clone(),
             esmtp,
@@ -862,6 +866,27 @@ impl DotUnstuffer {
         } else {
             Ok(self.into_message())
         }
+    }
+}
+
+/// Whether an `EHLO`/`HELO` argument is a plausible domain or address literal (it is copied
+/// into `Received:`, so nothing else is accepted): letters, digits, `.`, `-`, `_`, or a
+/// bracketed literal of hex digits, `.`, `:` and `IPv6:`.
+fn valid_helo(name: &str) -> bool {
+    if name.len() > 255 {
+        return false;
+    }
+    match name.strip_prefix('[').and_then(|n| n.strip_suffix(']')) {
+        Some(lit) => {
+            let lit = lit.strip_prefix("IPv6:").unwrap_or(lit);
+            !lit.is_empty()
+                && lit
+                    .bytes()
+                    .all(|b| b.is_ascii_hexdigit() || b == b'.' || b == b':')
+        }
+        None => name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-' || b == b'_'),
     }
 }
 

@@ -382,3 +382,12 @@ fn slow_drip_input_is_reassembled() {
     assert_eq!(d.messages(), [&b"Subject: drip\r\n\r\nbody\r\n".to_vec()]);
     assert!(d.session.is_closed());
 }
+
+#[test]
+fn ehlo_names_must_be_domains_or_literals() {
+    let mut d = Driver::new(Mode::Mx, false);
+    assert!(d.accept("EHLO héllo;(x)\r\n").starts_with("501 5.5.4"));
+    assert!(d.accept("EHLO [192.0.2.1]\r\n").starts_with("250"));
+    assert!(d.accept("EHLO [IPv6:2001:db8::1]\r\n").starts_with("250"));
+    assert!(d.accept("HELO mail.example.org\r\n").starts_with("250"));
+}
