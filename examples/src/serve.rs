@@ -61,6 +61,7 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
     let limiter = |per_ip: Option<usize>| ConnectionLimiter::new(per_ip.unwrap_or(20), 1000);
     let smtp_connections = limiter(config.smtp.max_connections_per_ip);
     let pop3_connections = limiter(config.pop3.max_connections_per_ip);
+    let imap_connections = limiter(config.imap.max_connections_per_ip);
     for (address, kind) in config.smtp.listeners() {
         let mode = if kind == ListenerKind::Mx {
             Mode::Mx
@@ -106,6 +107,25 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
             if implicit_tls { "s" } else { "" }
         );
         tasks.push(tokio::spawn(mailcore_pop3::server::serve(
+            listener,
+            listener_config,
+            store.clone(),
+            hooks.clone(),
+        )));
+    }
+    for (address, implicit_tls) in config.imap.listeners((2143, 2993)) {
+        let limits = mailcore_imap::session::Limits::default();
+        let mut listener_config =
+            mailcore_imap::server::ListenerConfig::new(implicit_tls, Some(tls.clone()), limits);
+        listener_config.connections = imap_connections.clone();
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        println!(
+            "imap{} listening on {address}",
+            if implicit_tls { "s" } else { "" }
+        );
+        tasks.push(tokio::spawn(mailcore_imap::server::serve(
             listener,
             listener_config,
             store.clone(),

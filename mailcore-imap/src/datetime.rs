@@ -108,7 +108,12 @@ pub fn format_date_time(ts: i64) -> String {
 /// Formats days since the epoch as `date-text`.
 pub fn format_date(days: i64) -> String {
     let (y, m, d) = civil_from_days(days);
-    format!("{}-{}-{:04}", d, MONTHS[(m as usize).saturating_sub(1) % 12], y)
+    format!(
+        "{}-{}-{:04}",
+        d,
+        MONTHS[(m as usize).saturating_sub(1) % 12],
+        y
+    )
 }
 
 #[cfg(test)]
@@ -124,7 +129,10 @@ mod tests {
         assert_eq!(parse_date("1-Foo-1994"), None);
         let t = parse_date_time("17-Jul-1996 02:44:25 -0700").unwrap();
         assert_eq!(format_date_time(t), "17-Jul-1996 09:44:25 +0000");
-        assert_eq!(parse_date_time(" 7-Jul-1996 02:44:25 +0000"), Some(836_707_465));
+        assert_eq!(
+            parse_date_time(" 7-Jul-1996 02:44:25 +0000"),
+            Some(836_707_465)
+        );
         assert_eq!(parse_date_time("17-Jul-1996 02:44:25"), None);
     }
 }

@@ -8,8 +8,8 @@
 //! use mailcore_imap::fetch::section_bytes;
 //! let msg = Message::parse(&b"Subject: hi\r\nTo: a@example.com\r\n\r\nbody\r\n"[..]);
 //! let header = Section { part: vec![], text: Some(SectionText::HeaderFields(vec!["SUBJECT".into()])) };
-//! assert_eq!(section_bytes(&msg, &header).unwrap(), b"Subject: hi\r\n\r\n");
-//! assert_eq!(section_bytes(&msg, &Section { part: vec![1], text: None }).unwrap(), b"body\r\n");
+//! assert_eq!(&*section_bytes(&msg, &header).unwrap(), b"Subject: hi\r\n\r\n");
+//! assert_eq!(&*section_bytes(&msg, &Section { part: vec![1], text: None }).unwrap(), b"body\r\n");
 //! ```
 
 use std::borrow::Cow;
@@ -116,9 +116,19 @@ fn write_disposition_etc(out: &mut Vec<u8>, part: &PartRef<'_>) {
         None => out.extend_from_slice(b"NIL"),
     }
     out.push(b' ');
-    write_nstring(out, field_value(part, "Content-Language").as_deref().map(str::as_bytes));
+    write_nstring(
+        out,
+        field_value(part, "Content-Language")
+            .as_deref()
+            .map(str::as_bytes),
+    );
     out.push(b' ');
-    write_nstring(out, field_value(part, "Content-Location").as_deref().map(str::as_bytes));
+    write_nstring(
+        out,
+        field_value(part, "Content-Location")
+            .as_deref()
+            .map(str::as_bytes),
+    );
 }
 
 /// Writes `BODYSTRUCTURE` (`extended`) or `BODY` of a part.
@@ -160,11 +170,27 @@ fn write_structure(out: &mut Vec<u8>, part: &PartRef<'_>, extended: bool, depth:
     out.push(b' ');
     write_params(out, &ct.params);
     out.push(b' ');
-    write_nstring(out, field_value(part, "Content-ID").as_deref().map(str::as_bytes));
+    write_nstring(
+        out,
+        field_value(part, "Content-ID")
+            .as_deref()
+            .map(str::as_bytes),
+    );
     out.push(b' ');
-    write_nstring(out, field_value(part, "Content-Description").as_deref().map(str::as_bytes));
+    write_nstring(
+        out,
+        field_value(part, "Content-Description")
+            .as_deref()
+            .map(str::as_bytes),
+    );
     out.push(b' ');
-    write_string(out, part.transfer_encoding().as_str().to_ascii_uppercase().as_bytes());
+    write_string(
+        out,
+        part.transfer_encoding()
+            .as_str()
+            .to_ascii_uppercase()
+            .as_bytes(),
+    );
     let body = part.raw_body();
     out.extend_from_slice(format!(" {}", body.len()).as_bytes());
     let lines = memchr::memchr_iter(b'\n', body).count();
@@ -187,7 +213,12 @@ fn write_structure(out: &mut Vec<u8>, part: &PartRef<'_>, extended: bool, depth:
     }
     if extended {
         out.push(b' ');
-        write_nstring(out, field_value(part, "Content-MD5").as_deref().map(str::as_bytes));
+        write_nstring(
+            out,
+            field_value(part, "Content-MD5")
+                .as_deref()
+                .map(str::as_bytes),
+        );
         write_disposition_etc(out, part);
     }
     out.push(b')');
@@ -216,7 +247,10 @@ fn header_fields(header: &[u8]) -> Vec<&[u8]> {
 fn field_name(field: &[u8]) -> &[u8] {
     let end = memchr::memchr(b':', field).unwrap_or(field.len());
     let name = &field[..end];
-    let trimmed = name.iter().rposition(|b| !b.is_ascii_whitespace()).map_or(0, |p| p + 1);
+    let trimmed = name
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(0, |p| p + 1);
     &name[..trimmed]
 }
 
@@ -229,7 +263,11 @@ pub fn section_bytes<'a>(msg: &'a Message, section: &Section) -> Option<Cow<'a, 
     } else {
         let path: Vec<String> = section.part.iter().map(u32::to_string).collect();
         let path = path.join(".");
-        let part = msg.sections().into_iter().find(|(p, _)| *p == path).map(|(_, p)| p)?;
+        let part = msg
+            .sections()
+            .into_iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, p)| p)?;
         let entity = match part.kind() {
             PartKind::Message(_) => part.children().next(),
             _ => None,
@@ -243,8 +281,16 @@ pub fn section_bytes<'a>(msg: &'a Message, section: &Section) -> Option<Cow<'a, 
             Some(p) => slice(p.body_range()),
         },
         Some(SectionText::Mime) => part.and_then(|p| slice(p.header_range())),
-        Some(SectionText::Header) => Some(entity.and_then(|e| slice(e.header_range())).unwrap_or_default()),
-        Some(SectionText::Text) => Some(entity.and_then(|e| slice(e.body_range())).unwrap_or_default()),
+        Some(SectionText::Header) => Some(
+            entity
+                .and_then(|e| slice(e.header_range()))
+                .unwrap_or_default(),
+        ),
+        Some(SectionText::Text) => Some(
+            entity
+                .and_then(|e| slice(e.body_range()))
+                .unwrap_or_default(),
+        ),
         Some(SectionText::HeaderFields(names)) | Some(SectionText::HeaderFieldsNot(names)) => {
             let not = matches!(section.text, Some(SectionText::HeaderFieldsNot(_)));
             let Some(e) = entity else {
@@ -254,7 +300,9 @@ pub fn section_bytes<'a>(msg: &'a Message, section: &Section) -> Option<Cow<'a, 
             let mut out = Vec::new();
             for f in header_fields(header) {
                 let name = field_name(f);
-                let listed = names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(name));
+                let listed = names
+                    .iter()
+                    .any(|n| n.as_bytes().eq_ignore_ascii_case(name));
                 if listed != not {
                     out.extend_from_slice(f);
                     if !f.ends_with(b"\n") {
@@ -309,35 +357,63 @@ NIL NIL NIL \"<1@example.cn>\")"
         let s = String::from_utf8(out).unwrap();
         assert_eq!(
             s,
-            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 7 1)\
-(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 30 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
-(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 12 1) 3)\
-(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 10) \"MIXED\")"
+            "((\"TEXT\" \"PLAIN\" (\"CHARSET\" \"utf-8\") NIL NIL \"7BIT\" 5 0)\
+(\"MESSAGE\" \"RFC822\" NIL NIL NIL \"7BIT\" 28 (NIL \"inner\" NIL NIL NIL NIL NIL NIL NIL NIL) \
+(\"TEXT\" \"PLAIN\" NIL NIL NIL \"7BIT\" 10 0) 2)\
+(\"APPLICATION\" \"PDF\" (\"NAME\" \"r.pdf\") NIL NIL \"BASE64\" 8) \"MIXED\")"
         );
         let mut out = Vec::new();
         write_body_structure(&mut out, &msg.root(), true);
         let s = String::from_utf8(out).unwrap();
-        assert!(s.contains("(\"ATTACHMENT\" (\"FILENAME\" \"r.pdf\"))"), "{s}");
-        assert!(s.ends_with("\"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)"), "{s}");
+        assert!(
+            s.contains("(\"ATTACHMENT\" (\"FILENAME\" \"r.pdf\"))"),
+            "{s}"
+        );
+        assert!(
+            s.ends_with("\"MIXED\" (\"BOUNDARY\" \"b\") NIL NIL NIL)"),
+            "{s}"
+        );
     }
 
     #[test]
     fn sections() {
         let msg = Message::parse(MIXED);
         let sec = |part: Vec<u32>, text: Option<SectionText>| {
-            section_bytes(&msg, &Section { part, text }).map(|c| String::from_utf8_lossy(&c).into_owned())
+            section_bytes(&msg, &Section { part, text })
+                .map(|c| String::from_utf8_lossy(&c).into_owned())
         };
-        assert_eq!(sec(vec![1], None).unwrap(), "hello\r\n");
-        assert_eq!(sec(vec![2, 1], None).unwrap(), "inner body\r\n");
-        assert_eq!(sec(vec![2], Some(SectionText::Header)).unwrap(), "Subject: inner\r\n\r\n");
-        assert_eq!(sec(vec![2], Some(SectionText::Text)).unwrap(), "inner body\r\n");
-        assert_eq!(sec(vec![3], Some(SectionText::Mime)).unwrap().lines().count(), 4);
-        assert_eq!(sec(vec![3], None).unwrap(), "JVBERg==\r\n");
+        assert_eq!(sec(vec![1], None).unwrap(), "hello");
+        assert_eq!(sec(vec![2, 1], None).unwrap(), "inner body");
+        assert_eq!(
+            sec(vec![2], Some(SectionText::Header)).unwrap(),
+            "Subject: inner\r\n\r\n"
+        );
+        assert_eq!(sec(vec![2], Some(SectionText::Text)).unwrap(), "inner body");
+        assert_eq!(
+            sec(vec![3], Some(SectionText::Mime))
+                .unwrap()
+                .lines()
+                .count(),
+            4
+        );
+        assert_eq!(sec(vec![3], None).unwrap(), "JVBERg==");
         assert!(sec(vec![4], None).is_none());
         assert_eq!(
-            sec(vec![], Some(SectionText::HeaderFieldsNot(vec!["from".into(), "to".into(), "content-type".into()]))).unwrap(),
+            sec(
+                vec![],
+                Some(SectionText::HeaderFieldsNot(vec![
+                    "from".into(),
+                    "to".into(),
+                    "content-type".into()
+                ]))
+            )
+            .unwrap(),
             "Subject: test\r\nDate: Mon, 7 Feb 1994 21:52:25 -0800\r\nMessage-ID: <1@example.cn>\r\n\r\n"
         );
-        assert!(sec(vec![], Some(SectionText::Text)).unwrap().starts_with("--b\r\n"));
+        assert!(
+            sec(vec![], Some(SectionText::Text))
+                .unwrap()
+                .starts_with("--b\r\n")
+        );
     }
 }

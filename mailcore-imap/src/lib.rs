@@ -1,20 +1,68 @@
 //! # mailcore-imap
 //!
-//! IMAP for mailcore: an IMAP4rev2 server (RFC 9051, IMAP4rev1 clients too) over the store,
-//! and the IMAP client that migration from an old provider uses.
+//! The IMAP server of mailcore: IMAP4rev1 (RFC 3501) with the IMAP4rev2 (RFC 9051) extensions
+//! it folds in that are implemented here, over the [`mailcore_store`] traits.
 //!
-//! This crate will own:
-//! - an **IMAP codec** without I/O for both directions (commands and responses): framing kept
-//!   apart from parsing, literals (synchronising, LITERAL+/LITERAL-) with limits, a decoder
-//!   whose outcomes are explicit (need more bytes / literal announced / malformed), modified
-//!   UTF-7 and UTF8=ACCEPT mailbox names;
-//! - a **server session** state machine: SELECT/EXAMINE, FETCH (ENVELOPE, BODYSTRUCTURE and
-//!   sections from [`mailcore::message::Message::sections`]), SEARCH over decoded headers and
-//!   bodies, STORE, COPY/MOVE, IDLE, UIDPLUS, CONDSTORE/QRESYNC, QUOTA, SPECIAL-USE;
-//! - a thin tokio + rustls shell with STARTTLS and implicit-TLS listeners.
+//! The crate is layered like the SMTP one: a codec and a session that do no I/O, and a thin
+//! tokio + rustls shell.
 //!
 //! ```text
-//!  socket ─► framing ─► command decoder ─► session ─► store (mailboxes, messages, changes)
-//!                                             │
-//!                       response encoder ◄────┘
+//!  socket ─► server (tokio, rustls: STARTTLS / implicit TLS, timeouts, IDLE wake-ups)
+//!              │ bytes                                        ▲ bytes
+//!              ▼                                              │
+//!  session ─► command::Decoder = literal::Framer (lines, {n} / {n+} literals, limits)
+//!              │                 + command::parse (types that refuse invalid values)
+//!              │ Event::{StartTls, Login, Command, IdleStarted, IdleDone}
+//!              ▼
+//!  server ─► auth::login + Stage::Login hooks        mailbox::Mailboxes (SELECT … SEARCH)
+//!                                                      │  fetch (ENVELOPE, BODYSTRUCTURE,
+//!                                                      │  sections), search, response encoder
+//!                                                      ▼
+//!                                           mailcore_store::MailStore
 //! ```
+//!
+//! Decoding has an explicit contract ([`command::Decoded`]): need more bytes, a literal was
+//! announced (answer `+`), a command, or a malformed command that is answered `BAD` without
+//! losing the stream.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use mailcore_imap::session::{Answer, Event, Session, SessionConfig};
+//!
+//! // A session on an implicit-TLS connection.
+//! let mut session = Session::new(Arc::new(SessionConfig::default()), true);
+//! session.handle_input(b"a1 CAPABILITY\r\na2 LOGIN {15}\r\n");
+//! assert_eq!(session.poll_event(), None); // CAPABILITY answered; waiting for the literal
+//! let out = String::from_utf8(session.take_output()).unwrap();
+//! assert!(out.contains("a1 OK CAPABILITY completed\r\n"));
+//! assert!(out.ends_with("+ Ready for literal data\r\n"));
+//! session.handle_input(b"tom@example.com secret\r\n");
+//! match session.poll_event() {
+//!     Some(Event::Login { user, .. }) => assert_eq!(user, "tom@example.com"),
+//!     other => panic!("{other:?}"),
+//! }
+//! session.answer(Answer::LoggedIn);
+//! assert!(session.is_authenticated());
+//! ```
+//!
+//! To run a listener, see [`server::serve`]:
+//!
+//! ```no_run
+//! # async fn run(store: std::sync::Arc<dyn mailcore_store::Backend>, tls: tokio_rustls::TlsAcceptor) -> std::io::Result<()> {
+//! use mailcore_imap::server::{serve, ListenerConfig};
+//! let listener = tokio::net::TcpListener::bind("0.0.0.0:143").await?;
+//! let config = ListenerConfig::new(false, Some(tls), Default::default());
+//! serve(listener, config, store, mailcore::hook::HookChain::new()).await
+//! # }
+//! ```
+
+pub mod command;
+pub mod datetime;
+pub mod fetch;
+pub mod literal;
+pub mod mailbox;
+pub mod response;
+pub mod search;
+pub mod server;
+pub mod session;
+pub mod utf7;

@@ -145,7 +145,11 @@ fn literal_suffix(line: &[u8]) -> Option<Result<(u32, bool), FrameError>> {
             .and_then(|s| s.parse::<u64>().ok())
             .and_then(|n| u32::try_from(n).ok())
     };
-    Some(parsed.map(|n| (n, non_sync)).ok_or(FrameError::BadLiteralLength { non_sync }))
+    Some(
+        parsed
+            .map(|n| (n, non_sync))
+            .ok_or(FrameError::BadLiteralLength { non_sync }),
+    )
 }
 
 impl Framer {
@@ -398,12 +402,12 @@ mod tests {
     #[test]
     fn literal_containing_crlf_and_braces() {
         let mut f = framer();
-        f.push(b"a APPEND x {7}\r\n");
-        assert_eq!(f.next_frame(), Framed::LiteralAnnounced { len: 7 });
+        f.push(b"a APPEND x {8}\r\n");
+        assert_eq!(f.next_frame(), Framed::LiteralAnnounced { len: 8 });
         f.push(b"a\r\n{9}\r\n\r\n");
         assert_eq!(
             f.next_frame(),
-            Framed::Frame(b"a APPEND x {7}\r\na\r\n{9}\r\n\r\n".to_vec())
+            Framed::Frame(b"a APPEND x {8}\r\na\r\n{9}\r\n\r\n".to_vec())
         );
     }
 

@@ -20,7 +20,9 @@ pub const MAX_QUOTED: usize = 1024;
 
 /// Whether bytes can be sent as a quoted string.
 pub fn is_quotable(b: &[u8]) -> bool {
-    b.len() <= MAX_QUOTED && b.iter().all(|&c| (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n')
+    b.len() <= MAX_QUOTED
+        && b.iter()
+            .all(|&c| (0x01..0x80).contains(&c) && c != b'\r' && c != b'\n')
 }
 
 /// Writes a `string`: quoted if possible, else a synchronising-form literal `{n}` (servers
@@ -58,7 +60,8 @@ pub fn write_nstring(out: &mut Vec<u8>, b: Option<&[u8]>) {
 /// encoder; client literals use the non-synchronising form).
 pub fn write_astring(out: &mut Vec<u8>, b: &[u8]) {
     let atom = !b.is_empty()
-        && b.iter().all(|&c| (0x21..0x7f).contains(&c) && !b"(){%*\"\\".contains(&c))
+        && b.iter()
+            .all(|&c| (0x21..0x7f).contains(&c) && !b"(){%*\"\\".contains(&c))
         && !b.eq_ignore_ascii_case(b"NIL");
     if atom {
         out.extend_from_slice(b);
@@ -100,7 +103,10 @@ pub fn write_flags(out: &mut Vec<u8>, f: &Flags) {
     }
     for k in &f.keywords {
         // Keywords are atoms; anything else would break the response and is skipped.
-        if !k.is_empty() && k.bytes().all(|c| (0x21..0x7f).contains(&c) && !b"(){%*\"\\]".contains(&c)) {
+        if !k.is_empty()
+            && k.bytes()
+                .all(|c| (0x21..0x7f).contains(&c) && !b"(){%*\"\\]".contains(&c))
+        {
             put(out, k);
         }
     }
@@ -150,10 +156,13 @@ pub fn status(tag: Option<&str>, st: Status, code: Option<&str>, text: &str) -> 
     }
     out.push(b' ');
     let text = if text.is_empty() { "done" } else { text };
-    out.extend(
-        text.bytes()
-            .map(|b| if b == b'\r' || b == b'\n' || b == 0 { b' ' } else { b }),
-    );
+    out.extend(text.bytes().map(|b| {
+        if b == b'\r' || b == b'\n' || b == 0 {
+            b' '
+        } else {
+            b
+        }
+    }));
     out.extend_from_slice(b"\r\n");
     out
 }
@@ -173,7 +182,10 @@ mod tests {
         let mut out = Vec::new();
         write_mailbox(&mut out, "台北 & co");
         assert_eq!(out, b"\"&U,BTFw- &- co\"");
-        let mut f = Flags { seen: true, ..Default::default() };
+        let mut f = Flags {
+            seen: true,
+            ..Default::default()
+        };
         f.keywords.insert("$Forwarded".into());
         f.keywords.insert("bad word".into());
         let mut out = Vec::new();

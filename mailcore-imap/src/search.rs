@@ -9,7 +9,7 @@
 //! use mailcore_store::mailbox::{MessageMeta, Uid, ModSeq, Flags};
 //! use mailcore_store::blob::BlobId;
 //! let msg = Message::parse(&b"Subject: =?GBK?B?t6LGsQ==?=\r\n\r\nhi"[..]);
-//! let meta = MessageMeta { uid: Uid(7), modseq: ModSeq(1), flags: Flags::default(), internal_date: 0, size: 40, blob: BlobId::default() };
+//! let meta = MessageMeta { uid: Uid(7), modseq: ModSeq(1), flags: Flags::default(), internal_date: 0, size: 40, blob: BlobId([0; 32]) };
 //! let c = Candidate { seq: 1, meta: &meta, message: Some(&msg), largest_seq: 1, largest_uid: 7 };
 //! assert!(matches(&SearchKey::Header("Subject".into(), "发票".into()), &c));
 //! assert!(!matches(&SearchKey::Body("发票".into()), &c));
@@ -140,12 +140,21 @@ Subject: =?utf-8?B?5Y+R56Wo?=\r\nContent-Type: text/plain; charset=gbk\r\n\r\n\x
         let meta = MessageMeta {
             uid: Uid(10),
             modseq: ModSeq(5),
-            flags: Flags { seen: true, ..Default::default() },
+            flags: Flags {
+                seen: true,
+                ..Default::default()
+            },
             internal_date: 8797 * 86_400 + 3600,
             size: 100,
-            blob: BlobId::default(),
+            blob: BlobId([0; 32]),
         };
-        let c = Candidate { seq: 2, meta: &meta, message: Some(&msg), largest_seq: 3, largest_uid: 12 };
+        let c = Candidate {
+            seq: 2,
+            meta: &meta,
+            message: Some(&msg),
+            largest_seq: 3,
+            largest_uid: 12,
+        };
         let t = |k: SearchKey| matches(&k, &c);
         assert!(t(SearchKey::Header("From".into(), "smith".into())));
         assert!(t(SearchKey::Header("subject".into(), "发票".into())));
@@ -156,9 +165,18 @@ Subject: =?utf-8?B?5Y+R56Wo?=\r\nContent-Type: text/plain; charset=gbk\r\n\r\n\x
         assert!(t(SearchKey::SentOn(8797)));
         assert!(t(SearchKey::Larger(99)) && !t(SearchKey::Smaller(100)));
         assert!(t(SearchKey::Flag(Flag::Seen)) && !t(SearchKey::NotFlag(Flag::Seen)));
-        assert!(t(SearchKey::Or(Box::new(SearchKey::New), Box::new(SearchKey::Old))));
+        assert!(t(SearchKey::Or(
+            Box::new(SearchKey::New),
+            Box::new(SearchKey::Old)
+        )));
         assert!(t(SearchKey::Not(Box::new(SearchKey::Flag(Flag::Deleted)))));
-        assert!(t(SearchKey::Uid(SequenceSet(vec![(SeqNum::Value(5), SeqNum::Largest)]))));
-        assert!(!t(SearchKey::Seq(SequenceSet(vec![(SeqNum::Largest, SeqNum::Largest)]))));
+        assert!(t(SearchKey::Uid(SequenceSet(vec![(
+            SeqNum::Value(5),
+            SeqNum::Largest
+        )]))));
+        assert!(!t(SearchKey::Seq(SequenceSet(vec![(
+            SeqNum::Largest,
+            SeqNum::Largest
+        )]))));
     }
 }

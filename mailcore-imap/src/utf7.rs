@@ -155,7 +155,10 @@ mod tests {
     #[test]
     fn rfc_examples() {
         // RFC 3501 §5.1.3.
-        assert_eq!(encode("~peter/mail/台北/日本語"), "~peter/mail/&U,BTFw-/&ZeVnLIqe-");
+        assert_eq!(
+            encode("~peter/mail/台北/日本語"),
+            "~peter/mail/&U,BTFw-/&ZeVnLIqe-"
+        );
         assert_eq!(
             decode("~peter/mail/&U,BTFw-/&ZeVnLIqe-").unwrap(),
             "~peter/mail/台北/日本語"
@@ -169,15 +172,15 @@ mod tests {
     #[test]
     fn rejects_invalid() {
         for bad in [
-            "&Jjo!",       // no terminator
+            "&Jjo!",              // no terminator
             "&U,BTFw-&ZeVnLIqe-", // adjacent shifts
-            "&AGE-",       // encoded 'a'
-            "&-&",         // unterminated
-            "&U,BTF-",     // leftover bits
-            "&2D0-",       // lone surrogate
-            "&A/E-",       // '/' not in the alphabet
-            "caf\u{e9}",   // raw 8-bit
-            "a\tb",        // control
+            "&AGE-",              // encoded 'a'
+            "&-&",                // unterminated
+            "&U,BTF-",            // leftover bits
+            "&2D0-",              // lone surrogate
+            "&A/E-",              // '/' not in the alphabet
+            "caf\u{e9}",          // raw 8-bit
+            "a\tb",               // control
             "&-&",
             "&",
         ] {
