@@ -2,6 +2,7 @@
 //! (`"17-Jul-1996 02:44:25 -0700"`) in APPEND and INTERNALDATE (RFC 9051 §9).
 
 use mailcore::message::DateTime;
+use mailcore::message::date::civil_from_days;
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -70,20 +71,6 @@ pub fn parse_date_time(s: &str) -> Option<i64> {
         offset,
     )
     .map(|d| d.timestamp)
-}
-
-/// Civil date (year, month, day) of days since the epoch (H. Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Formats a timestamp as the content of a `date-time`, in UTC.

@@ -51,7 +51,13 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
+/// The civil date `(year, month, day)` of a count of days since 1970-01-01 (proleptic
+/// Gregorian; H. Hinnant's algorithm).
+///
+/// ```
+/// assert_eq!(mailcore::message::date::civil_from_days(19_783), (2024, 3, 1));
+/// ```
+pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;
