@@ -1087,6 +1087,16 @@ fn swaks(args: &[&str]) -> String {
 
 #[test]
 fn swaks_mx_submission_and_submissions() {
+    if Command::new("swaks").arg("--version").output().is_err() {
+        assert!(
+            std::env::var_os("MAILCORE_REQUIRE_PEERS").is_none(),
+            "swaks is required: MAILCORE_REQUIRE_PEERS is set"
+        );
+        eprintln!(
+            "SKIPPED: swaks not installed (set MAILCORE_REQUIRE_PEERS to make this a failure)"
+        );
+        return;
+    }
     let s = Server::start("");
     let mx = s.mx.to_string();
     let t = swaks(&[
