@@ -25,7 +25,10 @@ const LINES: [&str; 6] = [
 ];
 
 fn commands(c: &mut Criterion) {
-    let with_crlf: Vec<Vec<u8>> = LINES.iter().map(|l| format!("{l}\r\n").into_bytes()).collect();
+    let with_crlf: Vec<Vec<u8>> = LINES
+        .iter()
+        .map(|l| format!("{l}\r\n").into_bytes())
+        .collect();
     let mut group = c.benchmark_group("smtp_command_parse");
     group.throughput(Throughput::Elements(LINES.len() as u64));
     group.bench_function("mailcore", |b| {
@@ -52,7 +55,9 @@ fn message(size: usize) -> Vec<u8> {
         if i % 20 == 0 {
             m.extend_from_slice(b".a line that starts with a dot\r\n");
         } else {
-            m.extend_from_slice(b"The quarterly numbers are attached; please review them before Friday.\r\n");
+            m.extend_from_slice(
+                b"The quarterly numbers are attached; please review them before Friday.\r\n",
+            );
         }
         i += 1;
     }
@@ -84,19 +89,39 @@ fn unstuffing(c: &mut Criterion) {
 }
 
 fn delivery(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     let dir = std::env::temp_dir().join(format!("mailcore-bench-smtp-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let store: Arc<dyn mailcore_store::Backend> =
-        rt.block_on(async { Arc::new(mailcore_store::embedded::Embedded::open(&dir).await.unwrap()) });
+    let store: Arc<dyn mailcore_store::Backend> = rt.block_on(async {
+        Arc::new(
+            mailcore_store::embedded::Embedded::open(&dir)
+                .await
+                .unwrap(),
+        )
+    });
     rt.block_on(async {
         let s = store.as_ref();
-        mailcore_store::provision::add_domain(s, "bench", &"example.com".parse().unwrap()).await.unwrap();
-        mailcore_store::provision::add_account(s, &"bob@example.com".parse().unwrap(), "pw", None, None)
+        mailcore_store::provision::add_domain(s, "bench", &"example.com".parse().unwrap())
             .await
             .unwrap();
+        mailcore_store::provision::add_account(
+            s,
+            &"bob@example.com".parse().unwrap(),
+            "pw",
+            None,
+            None,
+        )
+        .await
+        .unwrap();
     });
-    let handler = LocalDelivery::new(store.clone(), HookChain::new(), DeliveryConfig::new("mx.example.com"));
+    let handler = LocalDelivery::new(
+        store.clone(),
+        HookChain::new(),
+        DeliveryConfig::new("mx.example.com"),
+    );
     let config = Arc::new(SessionConfig::new("mx.example.com", Mode::Mx));
     let body = String::from_utf8(message(5 * 1024)).unwrap();
     let script = format!(
@@ -106,27 +131,38 @@ fn delivery(c: &mut Criterion) {
     group.sample_size(20);
     group.measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(1));
-    group.bench_with_input(BenchmarkId::new("mailcore", "5KiB_durable"), &script, |b, script| {
-        b.iter_custom(|iters| {
-            rt.block_on(async {
-                let start = Instant::now();
-                for _ in 0..iters {
-                    let mut session = Session::new(config.clone(), false);
-                    let mut info = SessionInfo::new(1, Protocol::Smtp);
-                    info.peer = Some("127.0.0.1:40000".parse().unwrap());
-                    let mut conn = Connection { info, envelope: None };
-                    session.handle_input(script.as_bytes());
-                    while let Some(ev) = session.poll_event() {
-                        let answer = handler.event(&mut conn, ev).await;
-                        session.answer(answer);
+    group.bench_with_input(
+        BenchmarkId::new("mailcore", "5KiB_durable"),
+        &script,
+        |b, script| {
+            b.iter_custom(|iters| {
+                rt.block_on(async {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        let mut session = Session::new(config.clone(), false);
+                        let mut info = SessionInfo::new(1, Protocol::Smtp);
+                        info.peer = Some("127.0.0.1:40000".parse().unwrap());
+                        let mut conn = Connection {
+                            info,
+                            envelope: None,
+                        };
+                        session.handle_input(script.as_bytes());
+                        while let Some(ev) = session.poll_event() {
+                            let answer = handler.event(&mut conn, ev).await;
+                            session.answer(answer);
+                        }
+                        let out = session.take_output();
+                        assert!(
+                            out.windows(9).any(|w| w == b"250 2.0.0"),
+                            "{}",
+                            String::from_utf8_lossy(&out)
+                        );
                     }
-                    let out = session.take_output();
-                    assert!(out.windows(9).any(|w| w == b"250 2.0.0"), "{}", String::from_utf8_lossy(&out));
-                }
-                start.elapsed()
+                    start.elapsed()
+                })
             })
-        })
-    });
+        },
+    );
     group.finish();
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

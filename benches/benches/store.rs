@@ -60,7 +60,11 @@ async fn targets(dir: &std::path::Path) -> (Vec<Target>, Pg) {
     let mut pg_handle = None;
     if let Ok(url) = std::env::var("MAILCORE_TEST_PG") {
         let schema = format!("bench_{}", std::process::id());
-        let pg = Arc::new(mailcore_store::postgres::Postgres::connect_schema(&url, &schema).await.unwrap());
+        let pg = Arc::new(
+            mailcore_store::postgres::Postgres::connect_schema(&url, &schema)
+                .await
+                .unwrap(),
+        );
         pg_handle = Some(pg.clone());
         out.push(prepare(pg, "postgres").await);
     }
