@@ -173,3 +173,51 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+#[test]
+fn store_check_reports_damage_and_repair_fixes_it() {
+    let dir = data_dir("check");
+    ok(&dir, &["domain", "add", "example.com"]);
+    ok(
+        &dir,
+        &["account", "add", "tom@example.com", "--password", "pw"],
+    );
+    // Store a message through the library, then damage its bytes behind the store's back.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = mailcore_store::open(dir.to_str().unwrap()).await.unwrap();
+        let tom = store
+            .account_by_address(&"tom@example.com".parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap();
+        let inbox = store.mailbox(tom.id, "INBOX").await.unwrap().unwrap();
+        let raw = bytes::Bytes::from_static(b"Subject: fragile\r\n\r\nbody\r\n");
+        let message = mailcore_store::mailbox::NewMessage {
+            raw,
+            flags: Default::default(),
+            internal_date: 0,
+        };
+        store.append(inbox.id, message).await.unwrap();
+    });
+    let db = dir.join("mailcore.db");
+    let damaged = Command::new("python3")
+        .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(\"UPDATE blobs SET data = x'00'\"); c.commit()"])
+        .arg(&db)
+        .status()
+        .unwrap();
+    assert!(damaged.success());
+    let out = run(&dir, &["store", "check"]);
+    assert!(!out.status.success(), "damage must give a non-zero exit");
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(report.contains("damaged-blob"), "{report}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("store is damaged"));
+    let repaired = ok(&dir, &["store", "check", "--repair"]);
+    assert!(repaired.contains("\"repaired\": true"), "{repaired}");
+    let clean = ok(&dir, &["store", "check"]);
+    assert!(clean.contains("\"problems\": []"), "{clean}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
