@@ -96,24 +96,25 @@ impl DotUnstuffer {
 
     /// Feeds input.
     pub fn feed(&mut self, input: &[u8]) -> Progress {
+        // Bytes are copied in runs: `input[run..i]` is message content not yet copied. A run
+        // only breaks where a stuffed dot is dropped, so most inputs are copied in one go.
         let mut i = 0;
+        let mut run = 0;
         while i < input.len() {
             match self.state {
                 State::LineStart => {
                     if input[i] == b'.' {
-                        self.state = State::Dot;
+                        self.push(&input[run..i]);
                         i += 1;
+                        run = i;
+                        self.state = State::Dot;
                     } else {
                         self.state = State::Text;
                     }
                 }
                 State::Text => match memchr::memchr2(b'\r', b'\n', &input[i..]) {
-                    None => {
-                        self.push(&input[i..]);
-                        i = input.len();
-                    }
+                    None => i = input.len(),
                     Some(rel) => {
-                        self.push(&input[i..i + rel]);
                         i += rel;
                         if input[i] == b'\n' {
                             return Progress::BareLineEnding { consumed: i + 1 };
@@ -126,14 +127,16 @@ impl DotUnstuffer {
                     if input[i] != b'\n' {
                         return Progress::BareLineEnding { consumed: i };
                     }
-                    self.push(b"\r\n");
                     self.state = State::LineStart;
                     i += 1;
                 }
                 State::Dot => match input[i] {
                     b'\r' => {
+                        // Possibly the terminator: keep the CR out of the run until we know.
+                        self.push(&input[run..i]);
                         self.state = State::DotCr;
                         i += 1;
+                        run = i;
                     }
                     b'\n' => return Progress::BareLineEnding { consumed: i + 1 },
                     _ => self.state = State::Text,
@@ -146,6 +149,7 @@ impl DotUnstuffer {
                 }
             }
         }
+        self.push(&input[run..]);
         Progress::NeedMore
     }
 }

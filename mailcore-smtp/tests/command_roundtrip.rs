@@ -75,3 +75,35 @@ proptest! {
         let _ = parse(&line);
     }
 }
+
+proptest! {
+    /// Any CRLF message, dot-stuffed and fed in arbitrary chunks, unstuffs to itself.
+    #[test]
+    fn stuff_then_unstuff_in_chunks(
+        lines in prop::collection::vec("[.a-z ]{0,12}", 0..20),
+        cuts in prop::collection::vec(1usize..16, 1..8),
+    ) {
+        use mailcore_smtp::data::{DotUnstuffer, Progress, dot_stuff};
+        let message: Vec<u8> = lines.iter().flat_map(|l| format!("{l}\r\n").into_bytes()).collect();
+        let wire = dot_stuff(&message);
+        let mut u = DotUnstuffer::new(1 << 20);
+        let mut pos = 0;
+        let mut k = 0;
+        let mut done = false;
+        while pos < wire.len() {
+            let end = (pos + cuts[k % cuts.len()]).min(wire.len());
+            k += 1;
+            match u.feed(&wire[pos..end]) {
+                Progress::NeedMore => pos = end,
+                Progress::Done { consumed } => {
+                    prop_assert_eq!(pos + consumed, wire.len());
+                    done = true;
+                    break;
+                }
+                Progress::BareLineEnding { .. } => prop_assert!(false, "bare line ending in {:?}", wire),
+            }
+        }
+        prop_assert!(done);
+        prop_assert_eq!(u.message(), &message[..]);
+    }
+}
