@@ -172,6 +172,34 @@ impl LocalDelivery {
             .and_then(|d| EmailAddress::parse(&format!("postmaster@{}", d.name.as_ascii())).ok()))
     }
 
+    /// Resolves a local address. `postmaster@` a local domain always exists (RFC 5321 §4.5.1):
+    /// unless an account, alias or group takes that address, it reaches the organisation's
+    /// first (oldest) enabled account.
+    async fn resolve_local(&self, addr: &EmailAddress) -> Result<Resolved, Reply> {
+        let resolved = self.store.resolve(addr).await.map_err(temporary)?;
+        if !matches!(resolved, Resolved::Unknown)
+            || !addr
+                .local_part()
+                .as_str()
+                .eq_ignore_ascii_case("postmaster")
+        {
+            return Ok(resolved);
+        }
+        let Some(domain) = self.store.domain(addr.domain()).await.map_err(temporary)? else {
+            return Ok(resolved);
+        };
+        let accounts = self
+            .store
+            .list_accounts(Some(domain.org))
+            .await
+            .map_err(temporary)?;
+        Ok(accounts
+            .into_iter()
+            .filter(|a| a.enabled)
+            .min_by_key(|a| a.id)
+            .map_or(Resolved::Unknown, Resolved::Alias))
+    }
+
     async fn authenticate(
         &self,
         connection: &mut Connection,
@@ -305,7 +333,7 @@ impl LocalDelivery {
                 Err(reply(554, "5.7.1", "Relay access denied"))
             };
         }
-        match self.store.resolve(&addr).await.map_err(temporary)? {
+        match self.resolve_local(&addr).await? {
             Resolved::Account(a) | Resolved::Alias(a) => {
                 if !a.enabled {
                     return Err(reply(550, "5.2.1", "Mailbox disabled"));
@@ -338,7 +366,7 @@ impl LocalDelivery {
             out.external.push(addr.clone());
             return Ok(());
         }
-        match self.store.resolve(addr).await.map_err(temporary)? {
+        match self.resolve_local(addr).await? {
             Resolved::Account(a) | Resolved::Alias(a) if a.enabled => {
                 out.accounts.insert(a.id.0, a);
             }
