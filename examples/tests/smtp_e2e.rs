@@ -1544,3 +1544,19 @@ fn connection_limit_counts_all_listeners() {
         "third connection from one IP (to submission): {r:?}"
     );
 }
+
+#[test]
+fn postmaster_always_exists() {
+    let s = Server::start("");
+    let before = s.count("tom@example.com");
+    for rcpt in ["postmaster@example.com", "PostMaster@example.com"] {
+        let body = format!("Subject: to {rcpt}\r\n\r\nhello postmaster\r\n");
+        let mut raw = open_data_to(s.mx, rcpt);
+        raw.send(&dot_stuff(body.as_bytes()));
+        raw.expect_reply(250, "2.0.0");
+        raw.expect("QUIT", 221);
+    }
+    // The organisation's first account (tom) receives postmaster mail.
+    assert_eq!(s.count("tom@example.com"), before + 2);
+    assert_eq!(s.count("ann@example.com"), 0);
+}

@@ -280,6 +280,21 @@ pub enum FetchItem {
         /// `<start.length>`.
         partial: Option<(u32, u32)>,
     },
+    /// `BINARY[part]<partial>` or `BINARY.PEEK[...]` (RFC 3516): the part's body with its
+    /// content transfer encoding removed.
+    Binary {
+        /// `BINARY.PEEK`: do not set `\Seen`.
+        peek: bool,
+        /// Part numbers; empty for the whole message.
+        part: Vec<u32>,
+        /// `<start.length>`.
+        partial: Option<(u32, u32)>,
+    },
+    /// `BINARY.SIZE[part]` (RFC 3516): the size of the decoded part.
+    BinarySize {
+        /// Part numbers; empty for the whole message.
+        part: Vec<u32>,
+    },
 }
 
 /// A SEARCH key (RFC 9051 §6.4.4).
@@ -366,6 +381,10 @@ pub enum StatusItem {
     Size,
     /// `HIGHESTMODSEQ` (RFC 7162).
     HighestModSeq,
+    /// `DELETED` (RFC 9051): messages flagged `\Deleted`.
+    Deleted,
+    /// `DELETED-STORAGE` (RFC 9208): KiB an EXPUNGE would free.
+    DeletedStorage,
 }
 
 impl StatusItem {
@@ -379,6 +398,8 @@ impl StatusItem {
             StatusItem::Unseen => "UNSEEN",
             StatusItem::Size => "SIZE",
             StatusItem::HighestModSeq => "HIGHESTMODSEQ",
+            StatusItem::Deleted => "DELETED",
+            StatusItem::DeletedStorage => "DELETED-STORAGE",
         }
     }
 
@@ -391,6 +412,8 @@ impl StatusItem {
             "UNSEEN" => StatusItem::Unseen,
             "SIZE" => StatusItem::Size,
             "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+            "DELETED" => StatusItem::Deleted,
+            "DELETED-STORAGE" => StatusItem::DeletedStorage,
             _ => return None,
         })
     }
@@ -413,6 +436,20 @@ pub struct ListOptions {
     pub return_special_use: bool,
     /// `RETURN (STATUS (...))`.
     pub return_status: Vec<StatusItem>,
+}
+
+/// The `QRESYNC` parameter of SELECT/EXAMINE (RFC 7162 §3.2.5): what the client knew.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Qresync {
+    /// The UIDVALIDITY it knew.
+    pub uid_validity: u32,
+    /// The HIGHESTMODSEQ it knew.
+    pub modseq: u64,
+    /// The UIDs it knows (limits VANISHED and FETCH to those).
+    pub known_uids: Option<SequenceSet>,
+    /// Message sequence numbers matched to UIDs (a hint for servers without expunge history;
+    /// parsed and not needed here).
+    pub seq_match: Option<(SequenceSet, SequenceSet)>,
 }
 
 /// How STORE changes flags.
@@ -458,19 +495,23 @@ pub enum Command {
     Id(Option<Vec<(String, Option<String>)>>),
     /// `NAMESPACE`.
     Namespace,
-    /// `SELECT mailbox [(CONDSTORE)]`.
+    /// `SELECT mailbox [(CONDSTORE QRESYNC (...))]`.
     Select {
         /// Decoded mailbox name.
         mailbox: String,
         /// `(CONDSTORE)` parameter given.
         condstore: bool,
+        /// `QRESYNC (...)` parameter (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
-    /// `EXAMINE mailbox [(CONDSTORE)]`.
+    /// `EXAMINE mailbox [(CONDSTORE QRESYNC (...))]`.
     Examine {
         /// Decoded mailbox name.
         mailbox: String,
         /// `(CONDSTORE)` parameter given.
         condstore: bool,
+        /// `QRESYNC (...)` parameter (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
     /// `CREATE mailbox`.
     Create(String),
@@ -536,6 +577,8 @@ pub enum Command {
         items: Vec<FetchItem>,
         /// `CHANGEDSINCE` (RFC 7162).
         changed_since: Option<u64>,
+        /// `VANISHED` modifier (RFC 7162 §3.2.6, UID FETCH with CHANGEDSINCE only).
+        vanished: bool,
     },
     /// `[UID] STORE set [(UNCHANGEDSINCE n)] [+|-]FLAGS[.SILENT] flags`.
     Store {
@@ -581,6 +624,17 @@ pub enum Command {
         /// The keys, joined by `AND`.
         key: SearchKey,
     },
+    /// `GETQUOTA root` (RFC 9208).
+    GetQuota(String),
+    /// `GETQUOTAROOT mailbox` (RFC 9208).
+    GetQuotaRoot(String),
+    /// `SETQUOTA root (resource limit ...)` (RFC 9208; refused: quotas are set by the admin).
+    SetQuota {
+        /// The quota root.
+        root: String,
+        /// Resource names (uppercased) and limits.
+        limits: Vec<(String, u64)>,
+    },
 }
 
 impl Command {
@@ -617,6 +671,9 @@ impl Command {
             Command::Copy { .. } => "COPY",
             Command::Move { .. } => "MOVE",
             Command::Search { .. } => "SEARCH",
+            Command::GetQuota(_) => "GETQUOTA",
+            Command::GetQuotaRoot(_) => "GETQUOTAROOT",
+            Command::SetQuota { .. } => "SETQUOTA",
         }
     }
 }
@@ -749,7 +806,11 @@ impl<'a> Parser<'a> {
                 }
             }
             Some(b'{') | Some(b'~') => {
-                self.eat(b'~');
+                // `~{n}` (literal8, RFC 3516) may carry NUL, and only in APPEND.
+                let literal8 = self.eat(b'~');
+                if literal8 && !nul_ok {
+                    return err("literal8 is only allowed in APPEND");
+                }
                 self.expect(b'{')?;
                 let n = self.number()? as usize;
                 self.eat(b'+');
@@ -760,7 +821,7 @@ impl<'a> Parser<'a> {
                     .b
                     .get(self.i..self.i + n)
                     .ok_or_else(|| ParseError("truncated literal".into()))?;
-                if !nul_ok && data.contains(&0) {
+                if !literal8 && data.contains(&0) {
                     return err("NUL in literal");
                 }
                 self.i += n;
@@ -1012,6 +1073,40 @@ impl<'a> Parser<'a> {
                 }
             }
             "BODY" => FetchItem::Body,
+            "BINARY" | "BINARY.PEEK" | "BINARY.SIZE" if self.peek() == Some(b'[') => {
+                self.i += 1;
+                let mut part = Vec::new();
+                if !self.eat(b']') {
+                    loop {
+                        part.push(self.nz_number()?);
+                        if part.len() > 64 {
+                            return err("section too deep");
+                        }
+                        if !self.eat(b'.') {
+                            break;
+                        }
+                    }
+                    self.expect(b']')?;
+                }
+                if word == "BINARY.SIZE" {
+                    FetchItem::BinarySize { part }
+                } else {
+                    let partial = if self.eat(b'<') {
+                        let a = self.number()?;
+                        self.expect(b'.')?;
+                        let b = self.nz_number()?;
+                        self.expect(b'>')?;
+                        Some((a, b))
+                    } else {
+                        None
+                    };
+                    FetchItem::Binary {
+                        peek: word == "BINARY.PEEK",
+                        part,
+                        partial,
+                    }
+                }
+            }
             _ => {
                 self.i = start;
                 return Err(ParseError(format!("unknown fetch item {word}")));
@@ -1181,23 +1276,36 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 let mut items = self.fetch_items()?;
                 let mut changed_since = None;
+                let mut vanished = false;
                 if self.eat(b' ') {
                     self.expect(b'(')?;
-                    if !self.keyword("CHANGEDSINCE") {
-                        return err("unknown fetch modifier");
+                    loop {
+                        if self.keyword("CHANGEDSINCE") {
+                            self.sp()?;
+                            changed_since = Some(self.number64()?);
+                        } else if self.keyword("VANISHED") {
+                            vanished = true;
+                        } else {
+                            return err("unknown fetch modifier");
+                        }
+                        if self.eat(b')') {
+                            break;
+                        }
+                        self.sp()?;
                     }
-                    self.sp()?;
-                    changed_since = Some(self.number64()?);
-                    self.expect(b')')?;
-                    if !items.contains(&FetchItem::ModSeq) {
+                    if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
                         items.push(FetchItem::ModSeq);
                     }
+                }
+                if vanished && (!uid || changed_since.is_none()) {
+                    return err("VANISHED needs UID FETCH with CHANGEDSINCE");
                 }
                 Ok(Command::Fetch {
                     uid,
                     set,
                     items,
                     changed_since,
+                    vanished,
                 })
             }
             "STORE" => {
@@ -1304,15 +1412,50 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn select_params(&mut self) -> Result<bool, ParseError> {
+    fn select_params(&mut self) -> Result<(bool, Option<Qresync>), ParseError> {
+        let (mut condstore, mut qresync) = (false, None);
         if !self.eat(b' ') {
-            return Ok(false);
+            return Ok((condstore, qresync));
         }
-        let params = self.paren_list(|p| Ok(p.atom()?.to_ascii_uppercase()))?;
-        if params.iter().all(|p| p == "CONDSTORE") {
-            Ok(!params.is_empty())
-        } else {
-            err("unsupported SELECT parameter")
+        self.expect(b'(')?;
+        if self.eat(b')') {
+            return Ok((condstore, qresync));
+        }
+        loop {
+            match self.atom()?.to_ascii_uppercase().as_str() {
+                "CONDSTORE" => condstore = true,
+                "QRESYNC" => {
+                    self.sp()?;
+                    self.expect(b'(')?;
+                    let uid_validity = self.nz_number()?;
+                    self.sp()?;
+                    let modseq = self.number64()?;
+                    let (mut known_uids, mut seq_match) = (None, None);
+                    if self.eat(b' ') && self.peek() != Some(b'(') {
+                        known_uids = Some(self.sequence_set()?);
+                        self.eat(b' ');
+                    }
+                    if self.eat(b'(') {
+                        let seqs = self.sequence_set()?;
+                        self.sp()?;
+                        let uids = self.sequence_set()?;
+                        self.expect(b')')?;
+                        seq_match = Some((seqs, uids));
+                    }
+                    self.expect(b')')?;
+                    qresync = Some(Qresync {
+                        uid_validity,
+                        modseq,
+                        known_uids,
+                        seq_match,
+                    });
+                }
+                _ => return err("unsupported SELECT parameter"),
+            }
+            if self.eat(b')') {
+                return Ok((condstore, qresync));
+            }
+            self.sp()?;
         }
     }
 
@@ -1471,11 +1614,19 @@ impl<'a> Parser<'a> {
             "SELECT" | "EXAMINE" => {
                 self.sp()?;
                 let mailbox = self.mailbox()?;
-                let condstore = self.select_params()?;
+                let (condstore, qresync) = self.select_params()?;
                 Ok(if name == "SELECT" {
-                    Command::Select { mailbox, condstore }
+                    Command::Select {
+                        mailbox,
+                        condstore,
+                        qresync,
+                    }
                 } else {
-                    Command::Examine { mailbox, condstore }
+                    Command::Examine {
+                        mailbox,
+                        condstore,
+                        qresync,
+                    }
                 })
             }
             "CREATE" | "DELETE" | "SUBSCRIBE" | "UNSUBSCRIBE" => {
@@ -1543,6 +1694,25 @@ impl<'a> Parser<'a> {
                     date,
                     message,
                 })
+            }
+            "GETQUOTA" => {
+                self.sp()?;
+                Ok(Command::GetQuota(self.astring_utf8()?))
+            }
+            "GETQUOTAROOT" => {
+                self.sp()?;
+                Ok(Command::GetQuotaRoot(self.mailbox()?))
+            }
+            "SETQUOTA" => {
+                self.sp()?;
+                let root = self.astring_utf8()?;
+                self.sp()?;
+                let limits = self.paren_list(|p| {
+                    let name = p.atom()?.to_ascii_uppercase();
+                    p.sp()?;
+                    Ok((name, p.number64()?))
+                })?;
+                Ok(Command::SetQuota { root, limits })
             }
             "FETCH" | "STORE" | "COPY" | "MOVE" | "SEARCH" => {
                 self.i -= name.len();
@@ -1764,6 +1934,14 @@ fn write_search_key(out: &mut Vec<u8>, key: &SearchKey) {
     }
 }
 
+/// Part numbers as `1.2.3`.
+pub(crate) fn part_path(part: &[u32]) -> String {
+    part.iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn write_fetch_item(out: &mut Vec<u8>, item: &FetchItem) {
     let s = match item {
         FetchItem::Flags => "FLAGS".to_owned(),
@@ -1788,6 +1966,22 @@ fn write_fetch_item(out: &mut Vec<u8>, item: &FetchItem) {
             }
             s
         }
+        FetchItem::Binary {
+            peek,
+            part,
+            partial,
+        } => {
+            let mut s = format!(
+                "BINARY{}[{}]",
+                if *peek { ".PEEK" } else { "" },
+                part_path(part)
+            );
+            if let Some((a, b)) = partial {
+                s.push_str(&format!("<{a}.{b}>"));
+            }
+            s
+        }
+        FetchItem::BinarySize { part } => format!("BINARY.SIZE[{}]", part_path(part)),
     };
     out.extend_from_slice(s.as_bytes());
 }
@@ -1835,12 +2029,36 @@ impl Command {
                 }
                 o.push(b')');
             }
-            Command::Select { mailbox, condstore } | Command::Examine { mailbox, condstore } => {
+            Command::Select {
+                mailbox,
+                condstore,
+                qresync,
+            }
+            | Command::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => {
                 o.extend_from_slice(self.name().as_bytes());
                 o.push(b' ');
                 write_mailbox(o, mailbox);
+                let mut params = Vec::new();
                 if *condstore {
-                    o.extend_from_slice(b" (CONDSTORE)");
+                    params.push("CONDSTORE".to_owned());
+                }
+                if let Some(q) = qresync {
+                    let mut p = format!("QRESYNC ({} {}", q.uid_validity, q.modseq);
+                    if let Some(k) = &q.known_uids {
+                        p.push_str(&format!(" {k}"));
+                    }
+                    if let Some((a, b)) = &q.seq_match {
+                        p.push_str(&format!(" ({a} {b})"));
+                    }
+                    p.push(')');
+                    params.push(p);
+                }
+                if !params.is_empty() {
+                    o.extend_from_slice(format!(" ({})", params.join(" ")).as_bytes());
                 }
             }
             Command::Create(m)
@@ -1938,7 +2156,8 @@ impl Command {
                         format!("\"{}\" ", crate::datetime::format_date_time(*d)).as_bytes(),
                     );
                 }
-                o.extend_from_slice(format!("{{{}+}}\r\n", message.len()).as_bytes());
+                let tilde = if message.contains(&0) { "~" } else { "" };
+                o.extend_from_slice(format!("{tilde}{{{}+}}\r\n", message.len()).as_bytes());
                 o.extend_from_slice(message);
             }
             Command::Expunge(Some(set)) => {
@@ -1949,6 +2168,7 @@ impl Command {
                 set,
                 items,
                 changed_since,
+                vanished,
             } => {
                 uid_prefix(o, *uid);
                 o.extend_from_slice(format!("FETCH {set} (").as_bytes());
@@ -1960,7 +2180,8 @@ impl Command {
                 }
                 o.push(b')');
                 if let Some(n) = changed_since {
-                    o.extend_from_slice(format!(" (CHANGEDSINCE {n})").as_bytes());
+                    let v = if *vanished { " VANISHED" } else { "" };
+                    o.extend_from_slice(format!(" (CHANGEDSINCE {n}{v})").as_bytes());
                 }
             }
             Command::Store {
@@ -2026,6 +2247,20 @@ impl Command {
                     k => write_search_key(o, k),
                 }
             }
+            Command::GetQuota(root) => {
+                o.extend_from_slice(b"GETQUOTA ");
+                write_string(o, root.as_bytes());
+            }
+            Command::GetQuotaRoot(m) => {
+                o.extend_from_slice(b"GETQUOTAROOT ");
+                write_mailbox(o, m);
+            }
+            Command::SetQuota { root, limits } => {
+                o.extend_from_slice(b"SETQUOTA ");
+                write_string(o, root.as_bytes());
+                let l: Vec<String> = limits.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                o.extend_from_slice(format!(" ({})", l.join(" ")).as_bytes());
+            }
             other => o.extend_from_slice(other.name().as_bytes()),
         }
         out.extend_from_slice(b"\r\n");
@@ -2047,6 +2282,138 @@ mod tests {
     }
 
     #[test]
+    fn extension_commands() {
+        // RFC 3516 BINARY.
+        match cmd(b"a FETCH 1 (BINARY.PEEK[1.2]<0.10> BINARY[] BINARY.SIZE[3])\r\n") {
+            Command::Fetch { items, .. } => assert_eq!(
+                items,
+                [
+                    FetchItem::Binary {
+                        peek: true,
+                        part: vec![1, 2],
+                        partial: Some((0, 10))
+                    },
+                    FetchItem::Binary {
+                        peek: false,
+                        part: vec![],
+                        partial: None
+                    },
+                    FetchItem::BinarySize { part: vec![3] },
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(b"a FETCH 1 BINARY[1.TEXT]\r\n").is_err());
+        // literal8 carries NUL, in APPEND only.
+        match cmd(b"a APPEND INBOX ~{3}\r\na\0b\r\n") {
+            Command::Append { message, .. } => assert_eq!(message, b"a\0b"),
+            other => panic!("{other:?}"),
+        }
+        assert!(bad(b"a APPEND INBOX {3}\r\na\0b\r\n").contains("NUL"));
+        assert!(parse(b"a LOGIN ~{1}\r\nx y\r\n").is_err());
+        assert!(bad(b"a ID (~{1}\r\nx NIL)\r\n").contains("literal8"));
+        // RFC 9208 QUOTA.
+        assert_eq!(
+            cmd(b"a GETQUOTAROOT inbox\r\n"),
+            Command::GetQuotaRoot("inbox".into())
+        );
+        assert_eq!(
+            cmd(b"a GETQUOTA \"\"\r\n"),
+            Command::GetQuota(String::new())
+        );
+        assert_eq!(
+            cmd(b"a SETQUOTA \"\" (storage 512)\r\n"),
+            Command::SetQuota {
+                root: String::new(),
+                limits: vec![("STORAGE".into(), 512)]
+            }
+        );
+        // RFC 9051 DELETED, RFC 9208 DELETED-STORAGE.
+        match cmd(b"a STATUS x (DELETED DELETED-STORAGE SIZE)\r\n") {
+            Command::Status { items, .. } => assert_eq!(
+                items,
+                [
+                    StatusItem::Deleted,
+                    StatusItem::DeletedStorage,
+                    StatusItem::Size
+                ]
+            ),
+            other => panic!("{other:?}"),
+        }
+        // RFC 4731 ESEARCH; RFC 5258 LIST-EXTENDED; RFC 5819 LIST-STATUS.
+        match cmd(b"a UID SEARCH RETURN () CHARSET UTF-8 ALL\r\n") {
+            Command::Search { uid, ret, .. } => assert!(uid && ret == Some(vec![])),
+            other => panic!("{other:?}"),
+        }
+        match cmd(b"a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"%\" x) RETURN (CHILDREN STATUS (SIZE))\r\n") {
+            Command::List {
+                patterns, options, ..
+            } => {
+                assert_eq!(patterns, ["%", "x"]);
+                assert!(options.select_subscribed && options.recursive_match);
+                assert!(options.return_children);
+                assert_eq!(options.return_status, [StatusItem::Size]);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(bad(b"a LIST (RECURSIVEMATCH) \"\" x\r\n").contains("RECURSIVEMATCH"));
+        // RFC 7162 §3.2.5 example.
+        let select =
+            cmd(b"A03 SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))\r\n");
+        match &select {
+            Command::Select {
+                qresync: Some(q),
+                condstore: false,
+                ..
+            } => {
+                assert_eq!((q.uid_validity, q.modseq), (67890007, 20050715194045000));
+                assert_eq!(
+                    q.known_uids.as_ref().unwrap().to_string(),
+                    "41,43:211,214:541"
+                );
+                assert_eq!(q.seq_match, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        let t = Tag::new("t").unwrap();
+        assert_eq!(parse(&select.encode(&t)).unwrap().1, select);
+        let select = cmd(b"B04 SELECT INBOX (CONDSTORE QRESYNC (67890007 90060115194045000 1:29997 (5000,7500,9000,9990:9999 15000,22500,27000,29970,29973,29976:29979)))\r\n");
+        match &select {
+            Command::Select {
+                qresync: Some(q),
+                condstore: true,
+                ..
+            } => assert_eq!(
+                q.seq_match.as_ref().unwrap().1.to_string(),
+                "15000,22500,27000,29970,29973,29976:29979"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(parse(&select.encode(&t)).unwrap().1, select);
+        match cmd(b"a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)\r\n") {
+            Command::Fetch {
+                vanished: true,
+                changed_since: Some(12345),
+                ..
+            } => {}
+            other => panic!("{other:?}"),
+        }
+        assert!(bad(b"a FETCH 1 (FLAGS) (CHANGEDSINCE 1 VANISHED)\r\n").contains("VANISHED"));
+        assert!(bad(b"a UID FETCH 1 (FLAGS) (VANISHED)\r\n").contains("VANISHED"));
+        for c in [
+            Command::GetQuota("r".into()),
+            Command::GetQuotaRoot("INBOX".into()),
+            Command::SetQuota {
+                root: "".into(),
+                limits: vec![("STORAGE".into(), 1)],
+            },
+        ] {
+            let t = Tag::new("t").unwrap();
+            assert_eq!(parse(&c.encode(&t)).unwrap().1, c);
+        }
+    }
+
+    #[test]
     fn rfc9051_examples() {
         assert_eq!(cmd(b"abcd CAPABILITY\r\n"), Command::Capability);
         assert_eq!(
@@ -2060,7 +2427,8 @@ mod tests {
             cmd(b"A142 SELECT INBOX\r\n"),
             Command::Select {
                 mailbox: "INBOX".into(),
-                condstore: false
+                condstore: false,
+                qresync: None
             }
         );
         assert_eq!(
@@ -2183,7 +2551,8 @@ mod tests {
             cmd(b"a select &ZeVnLIqe-\r\n"),
             Command::Select {
                 mailbox: "日本語".into(),
-                condstore: false
+                condstore: false,
+                qresync: None
             }
         );
     }

@@ -254,6 +254,38 @@ fn field_name(field: &[u8]) -> &[u8] {
     &name[..trimmed]
 }
 
+/// `BINARY[part]` could not be served: the part's content transfer encoding is unknown
+/// (answered `NO [UNKNOWN-CTE]`, RFC 3516 §4.3).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("unknown content transfer encoding {0}")]
+pub struct UnknownCte(pub String);
+
+/// The bytes of `BINARY[part]` (RFC 3516): the part's body with its content transfer encoding
+/// removed; the whole message as it is for an empty part. `Ok(None)` if the part does not
+/// exist.
+pub fn binary_bytes<'a>(
+    msg: &'a Message,
+    part: &[u32],
+) -> Result<Option<Cow<'a, [u8]>>, UnknownCte> {
+    if part.is_empty() {
+        return Ok(Some(Cow::Borrowed(&msg.raw()[..])));
+    }
+    let path = crate::command::part_path(part);
+    let Some(p) = msg
+        .sections()
+        .into_iter()
+        .find(|(s, _)| *s == path)
+        .map(|(_, p)| p)
+    else {
+        return Ok(None);
+    };
+    if let mailcore::message::TransferEncoding::Other(name) = p.transfer_encoding() {
+        return Err(UnknownCte(name.clone()));
+    }
+    // Malformed base64 or quoted-printable is decoded as far as it goes.
+    Ok(Some(p.decode_body().0))
+}
+
 /// The bytes of `BODY[section]`; `None` if the part does not exist.
 pub fn section_bytes<'a>(msg: &'a Message, section: &Section) -> Option<Cow<'a, [u8]>> {
     let raw = msg.raw();

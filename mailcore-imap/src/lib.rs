@@ -21,6 +21,14 @@
 //!                                           mailcore_store::MailStore
 //! ```
 //!
+//! Extensions advertised after login, each exercised end to end in `tests/imap_e2e.rs` and
+//! `tests/imap/imaplib_client.py`: LITERAL+ (RFC 7888), SASL-IR, ID, ENABLE, IDLE, NAMESPACE,
+//! UIDPLUS, MOVE, CHILDREN, SPECIAL-USE, UNSELECT (RFC 3691), STATUS=SIZE (RFC 8438), ESEARCH
+//! (RFC 4731), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE and QRESYNC
+//! (RFC 7162), QUOTA with QUOTA=RES-STORAGE (RFC 9208; limits come from
+//! `Account::quota_bytes`, SETQUOTA is refused) and BINARY (RFC 3516). IMAP4rev2 is not
+//! advertised: SEARCHRES and UTF8=ACCEPT are missing.
+//!
 //! Decoding has an explicit contract ([`command::Decoded`]): need more bytes, a literal was
 //! announced (answer `+`), a command, or a malformed command that is answered `BAD` without
 //! losing the stream.

@@ -13,10 +13,12 @@ use mailcore_store::mailbox::{
 use mailcore_store::{Backend, StoreError};
 
 use crate::command::{
-    Command, FetchItem, Flag, ListOptions, SearchKey, SearchReturn, Section, SectionText,
+    Command, FetchItem, Flag, ListOptions, Qresync, SearchKey, SearchReturn, Section, SectionText,
     SequenceSet, StatusItem, StoreMode, Tag,
 };
-use crate::response::{Status, status, write_flags, write_literal, write_mailbox, write_string};
+use crate::response::{
+    Status, status, write_flags, write_literal, write_literal8, write_mailbox, write_string,
+};
 
 /// The selected mailbox as the client knows it.
 #[derive(Clone, Debug)]
@@ -40,6 +42,8 @@ pub struct Selection {
     pending_expunge: BTreeSet<u32>,
     /// Whether CONDSTORE is in use (MODSEQ in unsolicited FETCH).
     condstore: bool,
+    /// Whether QRESYNC is enabled (VANISHED instead of EXPUNGE).
+    qresync: bool,
 }
 
 impl Selection {
@@ -83,12 +87,25 @@ impl Selection {
         }
     }
 
-    /// Removes a UID, returning the EXPUNGE response for it.
-    fn expunge_uid(&mut self, uid: u32, out: &mut Vec<u8>) {
-        if let Some(seq) = self.seq_of(uid) {
-            self.uids.remove(seq as usize - 1);
-            self.flags.remove(&uid);
-            out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+    /// Removes UIDs (ascending), reporting them with one `EXPUNGE` each or, once QRESYNC is
+    /// enabled, one `VANISHED` (RFC 7162 §3.2.10).
+    fn expunge_uids(&mut self, uids: impl IntoIterator<Item = u32>, out: &mut Vec<u8>) {
+        let mut vanished = Vec::new();
+        for uid in uids {
+            if let Some(seq) = self.seq_of(uid) {
+                self.uids.remove(seq as usize - 1);
+                self.flags.remove(&uid);
+                if self.qresync {
+                    vanished.push(uid);
+                } else {
+                    out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+                }
+            }
+        }
+        if !vanished.is_empty() {
+            vanished.sort_unstable();
+            let set = SequenceSet::from_sorted(&vanished);
+            out.extend_from_slice(format!("* VANISHED {set}\r\n").as_bytes());
         }
     }
 
@@ -131,9 +148,8 @@ impl Selection {
         self.uids.sort_unstable();
         self.uids.dedup();
         if allow_expunge {
-            for u in std::mem::take(&mut self.pending_expunge) {
-                self.expunge_uid(u, &mut out);
-            }
+            let pending = std::mem::take(&mut self.pending_expunge);
+            self.expunge_uids(pending, &mut out);
         }
         if grew {
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
@@ -231,8 +247,16 @@ pub struct Mailboxes {
     store: Arc<dyn Backend>,
     account: AccountId,
     selected: Option<Selection>,
+    /// CONDSTORE is in use (enabled by ENABLE or by a CONDSTORE-enabling command).
     condstore: bool,
+    /// QRESYNC is enabled (RFC 7162 §3.2.3).
+    qresync: bool,
+    /// Extensions turned on by `ENABLE` (RFC 5161).
+    enabled: BTreeSet<&'static str>,
 }
+
+/// Extensions `ENABLE` can turn on.
+pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC"];
 
 impl std::fmt::Debug for Mailboxes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -266,6 +290,8 @@ fn wants_content(items: &[FetchItem]) -> bool {
                 | FetchItem::Rfc822Header
                 | FetchItem::Rfc822Text
                 | FetchItem::Section { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::BinarySize { .. }
         )
     })
 }
@@ -274,7 +300,10 @@ fn sets_seen(items: &[FetchItem]) -> bool {
     items.iter().any(|i| {
         matches!(
             i,
-            FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::Section { peek: false, .. }
+            FetchItem::Rfc822
+                | FetchItem::Rfc822Text
+                | FetchItem::Section { peek: false, .. }
+                | FetchItem::Binary { peek: false, .. }
         )
     })
 }
@@ -287,7 +316,71 @@ impl Mailboxes {
             account,
             selected: None,
             condstore: false,
+            qresync: false,
+            enabled: BTreeSet::new(),
         }
+    }
+
+    /// Turns CONDSTORE on for the rest of the session (RFC 7162 §3.1: MODSEQ in every
+    /// FETCH caused by a flag change from now on).
+    fn enable_condstore(&mut self) {
+        self.condstore = true;
+        if let Some(sel) = self.selected.as_mut() {
+            sel.condstore = true;
+        }
+    }
+
+    /// Whether CONDSTORE is in use.
+    pub fn condstore(&self) -> bool {
+        self.condstore
+    }
+
+    /// The account's storage quota as `(used KiB, limit KiB)`; `None` without a limit.
+    async fn storage_quota(&self) -> Result<Option<(u64, u64)>, StoreError> {
+        let Some(limit) = self
+            .store
+            .account(self.account)
+            .await?
+            .and_then(|a| a.quota_bytes)
+        else {
+            return Ok(None);
+        };
+        let used = self.store.quota_usage(self.account).await?.bytes;
+        Ok(Some((used.div_ceil(1024), limit / 1024)))
+    }
+
+    /// Whether adding `bytes` would exceed the account's quota.
+    async fn over_quota(&self, bytes: u64) -> Result<bool, StoreError> {
+        let Some(limit) = self
+            .store
+            .account(self.account)
+            .await?
+            .and_then(|a| a.quota_bytes)
+        else {
+            return Ok(false);
+        };
+        let used = self.store.quota_usage(self.account).await?.bytes;
+        Ok(used.saturating_add(bytes) > limit)
+    }
+
+    /// `(DELETED, DELETED-STORAGE)` of a mailbox when `items` ask for them.
+    async fn deleted_counts(
+        &self,
+        id: MailboxId,
+        items: &[StatusItem],
+    ) -> Result<Deleted, StoreError> {
+        if !items
+            .iter()
+            .any(|i| matches!(i, StatusItem::Deleted | StatusItem::DeletedStorage))
+        {
+            return Ok(Deleted::default());
+        }
+        let metas = self.store.messages(id, 1..=u32::MAX).await?;
+        let deleted = metas.iter().filter(|m| m.flags.deleted);
+        Ok(Deleted {
+            messages: deleted.clone().count() as u64,
+            bytes: deleted.map(|m| m.size).sum(),
+        })
     }
 
     /// The selected mailbox.
@@ -371,11 +464,22 @@ impl Mailboxes {
         let name = command.name();
         match command {
             Command::Noop | Command::Check => Ok(ok(tag, None, &format!("{name} completed"))),
-            Command::Select { mailbox, condstore } => {
-                self.select(tag, &mailbox, false, condstore, out).await
+            Command::Select {
+                mailbox,
+                condstore,
+                qresync,
             }
-            Command::Examine { mailbox, condstore } => {
-                self.select(tag, &mailbox, true, condstore, out).await
+            | Command::Examine {
+                mailbox,
+                condstore,
+                qresync,
+            } => {
+                if qresync.is_some() && !self.qresync {
+                    return Ok(bad(tag, "ENABLE QRESYNC first"));
+                }
+                let read_only = name == "EXAMINE";
+                self.select(tag, &mailbox, read_only, condstore, qresync.as_ref(), out)
+                    .await
             }
             Command::Create(name) => self.create(tag, &name).await,
             Command::Delete(name) => {
@@ -420,7 +524,11 @@ impl Mailboxes {
                 let Some(info) = self.store.mailbox(self.account, &mailbox).await? else {
                     return Ok(no(tag, Some("NONEXISTENT"), "No such mailbox"));
                 };
-                write_status(out, &info, &items);
+                if items.contains(&StatusItem::HighestModSeq) {
+                    self.enable_condstore();
+                }
+                let deleted = self.deleted_counts(info.id, &items).await?;
+                write_status(out, &info, &items, deleted);
                 Ok(ok(tag, None, "STATUS completed"))
             }
             Command::Append {
@@ -434,6 +542,9 @@ impl Mailboxes {
                 };
                 if message.is_empty() {
                     return Ok(no(tag, None, "Empty message"));
+                }
+                if self.over_quota(message.len() as u64).await? {
+                    return Ok(no(tag, Some("OVERQUOTA"), "Quota exceeded"));
                 }
                 let done = self
                     .store
@@ -467,7 +578,14 @@ impl Mailboxes {
                 set,
                 items,
                 changed_since,
-            } => self.fetch(tag, uid, &set, items, changed_since, out).await,
+                vanished,
+            } => {
+                if vanished && !self.qresync {
+                    return Ok(bad(tag, "ENABLE QRESYNC first"));
+                }
+                self.fetch(tag, uid, &set, items, changed_since, vanished, out)
+                    .await
+            }
             Command::Store {
                 uid,
                 set,
@@ -491,6 +609,61 @@ impl Mailboxes {
                 charset,
                 key,
             } => self.search(tag, uid, ret, charset, &key, out).await,
+            Command::Enable(caps) => {
+                if self.selected.is_some() {
+                    return Ok(bad(tag, "ENABLE is only valid before SELECT"));
+                }
+                out.extend_from_slice(b"* ENABLED");
+                for cap in caps {
+                    let Some(&known) = ENABLEABLE.iter().find(|c| c.eq_ignore_ascii_case(&cap))
+                    else {
+                        continue;
+                    };
+                    if self.enabled.insert(known) {
+                        out.push(b' ');
+                        out.extend_from_slice(known.as_bytes());
+                    }
+                    if known == "QRESYNC" {
+                        // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                        self.qresync = true;
+                    }
+                    self.enable_condstore();
+                }
+                out.extend_from_slice(b"\r\n");
+                Ok(ok(tag, None, "ENABLE completed"))
+            }
+            Command::GetQuotaRoot(mailbox) => {
+                let Some(info) = self.store.mailbox(self.account, &mailbox).await? else {
+                    return Ok(no(tag, Some("NONEXISTENT"), "No such mailbox"));
+                };
+                let quota = self.storage_quota().await?;
+                out.extend_from_slice(b"* QUOTAROOT ");
+                write_mailbox(out, &info.name);
+                if quota.is_some() {
+                    out.extend_from_slice(b" \"\"");
+                }
+                out.extend_from_slice(b"\r\n");
+                if let Some((used, limit)) = quota {
+                    out.extend_from_slice(
+                        format!("* QUOTA \"\" (STORAGE {used} {limit})\r\n").as_bytes(),
+                    );
+                }
+                Ok(ok(tag, None, "GETQUOTAROOT completed"))
+            }
+            Command::GetQuota(root) => match self.storage_quota().await? {
+                Some((used, limit)) if root.is_empty() => {
+                    out.extend_from_slice(
+                        format!("* QUOTA \"\" (STORAGE {used} {limit})\r\n").as_bytes(),
+                    );
+                    Ok(ok(tag, None, "GETQUOTA completed"))
+                }
+                _ => Ok(no(tag, Some("NONEXISTENT"), "No such quota root")),
+            },
+            Command::SetQuota { .. } => Ok(no(
+                tag,
+                Some("NOPERM"),
+                "Quotas are set by the administrator",
+            )),
             _ => Ok(bad(tag, "Command not valid here")),
         }
     }
@@ -501,6 +674,7 @@ impl Mailboxes {
         name: &str,
         read_only: bool,
         condstore: bool,
+        qresync: Option<&Qresync>,
         out: &mut Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
         if self.selected.take().is_some() {
@@ -510,7 +684,9 @@ impl Mailboxes {
             return Ok(no(tag, Some("NONEXISTENT"), "No such mailbox"));
         };
         let metas = self.store.messages(info.id, 1..=u32::MAX).await?;
-        self.condstore |= condstore;
+        if condstore {
+            self.enable_condstore();
+        }
         let mut keywords: BTreeSet<String> = BTreeSet::new();
         for m in &metas {
             keywords.extend(m.flags.keywords.iter().cloned());
@@ -556,6 +732,36 @@ impl Mailboxes {
             )
             .as_bytes(),
         );
+        if let Some(q) = qresync
+            && q.uid_validity == info.uid_validity
+        {
+            // RFC 7162 §3.2.5.2: what the client missed since its MODSEQ, limited to the
+            // UIDs it says it knows.
+            let largest = uid_next.saturating_sub(1);
+            let known = |u: u32| q.known_uids.as_ref().is_none_or(|k| k.contains(u, largest));
+            let changes = self.store.changes_since(info.id, ModSeq(q.modseq)).await?;
+            let mut vanished: Vec<u32> = changes
+                .expunged
+                .iter()
+                .map(|u| u.0)
+                .filter(|&u| known(u) && uids.binary_search(&u).is_err())
+                .collect();
+            vanished.sort_unstable();
+            vanished.dedup();
+            if !vanished.is_empty() {
+                let set = SequenceSet::from_sorted(&vanished);
+                out.extend_from_slice(format!("* VANISHED (EARLIER) {set}\r\n").as_bytes());
+            }
+            for (i, m) in metas.iter().enumerate() {
+                if m.modseq.0 > q.modseq && known(m.uid.0) {
+                    out.extend_from_slice(
+                        format!("* {} FETCH (UID {} FLAGS ", i + 1, m.uid.0).as_bytes(),
+                    );
+                    write_flags(out, &m.flags);
+                    out.extend_from_slice(format!(" MODSEQ ({}))\r\n", m.modseq.0).as_bytes());
+                }
+            }
+        }
         self.selected = Some(Selection {
             id: info.id,
             name: info.name.clone(),
@@ -566,6 +772,7 @@ impl Mailboxes {
             modseq,
             pending_expunge: BTreeSet::new(),
             condstore: self.condstore,
+            qresync: self.qresync,
         });
         let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         Ok(ok(
@@ -657,6 +864,11 @@ impl Mailboxes {
             let p = format!("{n}{DELIMITER}");
             names.iter().any(|x| x.starts_with(&p))
         };
+        // RECURSIVEMATCH (RFC 5258 §3.5): a subscribed mailbox below this one.
+        let has_subscribed_child = |n: &str| {
+            let p = format!("{n}{DELIMITER}");
+            boxes.iter().any(|b| b.subscribed && b.name.starts_with(&p))
+        };
         for name in &names {
             let full_patterns = patterns.iter().map(|p| {
                 if reference.is_empty() || p.starts_with(DELIMITER) {
@@ -674,7 +886,8 @@ impl Mailboxes {
             }
             let info = existing.get(name.as_str()).copied();
             let subscribed = info.is_some_and(|i| i.subscribed);
-            if options.select_subscribed && !subscribed {
+            let child_info = options.recursive_match && !lsub && has_subscribed_child(name);
+            if options.select_subscribed && !subscribed && !child_info {
                 continue;
             }
             if options.select_special_use && info.and_then(|i| i.role).is_none() {
@@ -703,11 +916,15 @@ impl Mailboxes {
             }
             out.extend_from_slice(format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).as_bytes());
             write_mailbox(out, name);
+            if child_info {
+                out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+            }
             out.extend_from_slice(b"\r\n");
             if let Some(info) = info
                 && !options.return_status.is_empty()
             {
-                write_status(out, info, &options.return_status);
+                let deleted = self.deleted_counts(info.id, &options.return_status).await?;
+                write_status(out, info, &options.return_status, deleted);
             }
         }
         Ok(ok(tag, None, &format!("{cmd} completed")))
@@ -733,9 +950,17 @@ impl Mailboxes {
                 .collect()
         });
         let gone = self.store.expunge(sel.id, only.as_deref()).await?;
-        for u in gone {
+        for u in &gone {
             sel.pending_expunge.remove(&u.0);
-            sel.expunge_uid(u.0, out);
+        }
+        sel.expunge_uids(gone.iter().map(|u| u.0), out);
+        if sel.condstore {
+            // The expunges raised HIGHESTMODSEQ without a FETCH to carry it (RFC 7162).
+            let id = sel.id;
+            if let Some(info) = self.store.mailbox_by_id(id).await? {
+                let code = format!("HIGHESTMODSEQ {}", info.highest_modseq.0);
+                return Ok(ok(tag, Some(&code), "EXPUNGE completed"));
+            }
         }
         Ok(ok(tag, None, "EXPUNGE completed"))
     }
@@ -748,6 +973,7 @@ impl Mailboxes {
         set: &SequenceSet,
         mut items: Vec<FetchItem>,
         changed_since: Option<u64>,
+        vanished: bool,
         out: &mut Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
         let Some(sel) = self.selected.as_mut() else {
@@ -756,13 +982,40 @@ impl Mailboxes {
         let Some(targets) = sel.resolve(set, uid) else {
             return Ok(bad(tag, "Invalid message sequence number"));
         };
+        if let (true, Some(since)) = (vanished, changed_since) {
+            // RFC 7162 §3.2.6: UIDs of the set expunged after CHANGEDSINCE (those the client
+            // has not been told about yet stay for the unsolicited VANISHED).
+            let expunged = self
+                .store
+                .changes_since(sel.id, ModSeq(since))
+                .await?
+                .expunged;
+            let largest = expunged
+                .iter()
+                .map(|u| u.0)
+                .chain(sel.uids.last().copied())
+                .max()
+                .unwrap_or(0);
+            let mut gone: Vec<u32> = expunged
+                .iter()
+                .map(|u| u.0)
+                .filter(|&u| set.contains(u, largest) && sel.seq_of(u).is_none())
+                .collect();
+            gone.sort_unstable();
+            gone.dedup();
+            if !gone.is_empty() {
+                let gone = SequenceSet::from_sorted(&gone);
+                out.extend_from_slice(format!("* VANISHED (EARLIER) {gone}\r\n").as_bytes());
+            }
+        }
         if uid && !items.contains(&FetchItem::Uid) {
             items.insert(0, FetchItem::Uid);
         }
-        if changed_since.is_some() {
+        if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
             self.condstore = true;
             sel.condstore = true;
         }
+        let condstore = sel.condstore;
         let Some((first, last)) = targets.first().zip(targets.last()) else {
             return Ok(ok(tag, None, "FETCH completed"));
         };
@@ -784,6 +1037,15 @@ impl Mailboxes {
             } else {
                 None
             };
+            if let Some(m) = &message {
+                for item in &items {
+                    if let FetchItem::Binary { part, .. } | FetchItem::BinarySize { part } = item
+                        && let Err(e) = crate::fetch::binary_bytes(m, part)
+                    {
+                        return Ok(no(tag, Some("UNKNOWN-CTE"), &e.to_string()));
+                    }
+                }
+            }
             let mut flags_changed = false;
             if mark_seen && !meta.flags.seen {
                 let change = FlagChange::Add(Flags {
@@ -801,7 +1063,15 @@ impl Mailboxes {
                 }
             }
             sel.flags.insert(u, meta.flags.clone());
-            write_fetch(out, seq, &meta, message.as_ref(), &items, flags_changed);
+            write_fetch(
+                out,
+                seq,
+                &meta,
+                message.as_ref(),
+                &items,
+                flags_changed,
+                condstore,
+            );
         }
         Ok(ok(tag, None, "FETCH completed"))
     }
@@ -845,18 +1115,26 @@ impl Mailboxes {
         for (u, flags, modseq) in stored.updated {
             let Some(seq) = sel.seq_of(u.0) else { continue };
             sel.flags.insert(u.0, flags.clone());
-            if silent && unchanged_since.is_none() {
+            // With CONDSTORE a FETCH carrying the new MODSEQ is sent even for .SILENT
+            // (RFC 7162 §3.1.3); FLAGS only without .SILENT.
+            if silent && !sel.condstore {
                 continue;
             }
-            out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+            let mut parts = Vec::new();
             if uid {
-                out.extend_from_slice(format!("UID {} ", u.0).as_bytes());
+                parts.push(format!("UID {}", u.0));
             }
             if sel.condstore {
-                out.extend_from_slice(format!("MODSEQ ({}) ", modseq.0).as_bytes());
+                parts.push(format!("MODSEQ ({})", modseq.0));
             }
-            out.extend_from_slice(b"FLAGS ");
-            write_flags(out, &flags);
+            out.extend_from_slice(format!("* {seq} FETCH ({}", parts.join(" ")).as_bytes());
+            if !silent {
+                if !parts.is_empty() {
+                    out.push(b' ');
+                }
+                out.extend_from_slice(b"FLAGS ");
+                write_flags(out, &flags);
+            }
             out.extend_from_slice(b")\r\n");
         }
         if !stored.modified.is_empty() {
@@ -906,6 +1184,23 @@ impl Mailboxes {
         if uids.is_empty() {
             return Ok(ok(tag, None, &format!("{name} completed")));
         }
+        if !is_move {
+            let (lo, hi) = (uids[0].0, uids[uids.len() - 1].0);
+            let bytes: u64 = self
+                .store
+                .messages(sel.id, lo..=hi)
+                .await?
+                .iter()
+                .filter(|m| uids.binary_search(&m.uid).is_ok())
+                .map(|m| m.size)
+                .sum();
+            if self.over_quota(bytes).await? {
+                return Ok(no(tag, Some("OVERQUOTA"), "Quota exceeded"));
+            }
+        }
+        let Some(sel) = self.selected.as_mut() else {
+            return Ok(bad(tag, "No mailbox selected"));
+        };
         let pairs = if is_move {
             self.store.move_messages(sel.id, &uids, dest.id).await?
         } else {
@@ -924,8 +1219,8 @@ impl Mailboxes {
         }
         for (from, _) in &pairs {
             sel.pending_expunge.remove(&from.0);
-            sel.expunge_uid(from.0, out);
         }
+        sel.expunge_uids(pairs.iter().map(|p| p.0.0), out);
         Ok(ok(tag, None, "MOVE completed"))
     }
 
@@ -947,6 +1242,10 @@ impl Mailboxes {
                 Some("BADCHARSET (UTF-8 US-ASCII)"),
                 "Unsupported charset",
             ));
+        }
+        let has_modseq = contains_modseq(key);
+        if has_modseq {
+            self.enable_condstore();
         }
         let Some(sel) = self.selected.as_ref() else {
             return Ok(bad(tag, "No mailbox selected"));
@@ -979,7 +1278,6 @@ impl Mailboxes {
             }
         }
         let nums: Vec<u32> = found.iter().map(|f| if uid { f.1 } else { f.0 }).collect();
-        let has_modseq = contains_modseq(key);
         let max_modseq = found.iter().map(|f| f.2).max().unwrap_or_default();
         match ret {
             None => {
@@ -1051,7 +1349,14 @@ fn contains_modseq(key: &SearchKey) -> bool {
     }
 }
 
-fn write_status(out: &mut Vec<u8>, info: &MailboxInfo, items: &[StatusItem]) {
+/// `DELETED` and `DELETED-STORAGE` of a mailbox.
+#[derive(Clone, Copy, Debug, Default)]
+struct Deleted {
+    messages: u64,
+    bytes: u64,
+}
+
+fn write_status(out: &mut Vec<u8>, info: &MailboxInfo, items: &[StatusItem], deleted: Deleted) {
     out.extend_from_slice(b"* STATUS ");
     write_mailbox(out, &info.name);
     out.extend_from_slice(b" (");
@@ -1066,6 +1371,8 @@ fn write_status(out: &mut Vec<u8>, info: &MailboxInfo, items: &[StatusItem]) {
                 StatusItem::Unseen => u64::from(info.unseen),
                 StatusItem::Size => info.size,
                 StatusItem::HighestModSeq => info.highest_modseq.0,
+                StatusItem::Deleted => deleted.messages,
+                StatusItem::DeletedStorage => deleted.bytes.div_ceil(1024),
             };
             format!("{} {v}", i.as_str())
         })
@@ -1082,6 +1389,7 @@ pub fn write_fetch(
     message: Option<&Message>,
     items: &[FetchItem],
     flags_changed: bool,
+    condstore: bool,
 ) {
     out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
     let mut first = true;
@@ -1092,6 +1400,7 @@ pub fn write_fetch(
         first = false;
     };
     let mut flags_written = false;
+    let mut modseq_written = false;
     for item in items {
         sep(out);
         match item {
@@ -1102,7 +1411,27 @@ pub fn write_fetch(
             }
             FetchItem::Uid => out.extend_from_slice(format!("UID {}", meta.uid.0).as_bytes()),
             FetchItem::ModSeq => {
-                out.extend_from_slice(format!("MODSEQ ({})", meta.modseq.0).as_bytes())
+                out.extend_from_slice(format!("MODSEQ ({})", meta.modseq.0).as_bytes());
+                modseq_written = true;
+            }
+            FetchItem::Binary { part, partial, .. } => {
+                let path = crate::command::part_path(part);
+                out.extend_from_slice(format!("BINARY[{path}]").as_bytes());
+                if let Some((start, _)) = partial {
+                    out.extend_from_slice(format!("<{start}>").as_bytes());
+                }
+                out.push(b' ');
+                match message.and_then(|m| crate::fetch::binary_bytes(m, part).ok().flatten()) {
+                    Some(d) => write_literal8(out, slice_partial(&d, *partial)),
+                    None => out.extend_from_slice(b"NIL"),
+                }
+            }
+            FetchItem::BinarySize { part } => {
+                let path = crate::command::part_path(part);
+                let size = message
+                    .and_then(|m| crate::fetch::binary_bytes(m, part).ok().flatten())
+                    .map_or(0, |d| d.len());
+                out.extend_from_slice(format!("BINARY.SIZE[{path}] {size}").as_bytes());
             }
             FetchItem::InternalDate => {
                 out.extend_from_slice(b"INTERNALDATE ");
@@ -1165,18 +1494,7 @@ pub fn write_fetch(
                 }
                 out.push(b' ');
                 match data {
-                    Some(d) => {
-                        let d: &[u8] = &d;
-                        let d = match partial {
-                            Some((start, len)) => {
-                                let s = (*start as usize).min(d.len());
-                                let e = s.saturating_add(*len as usize).min(d.len());
-                                &d[s..e]
-                            }
-                            None => d,
-                        };
-                        write_literal(out, d);
-                    }
+                    Some(d) => write_literal(out, slice_partial(&d, *partial)),
                     None => out.extend_from_slice(b"NIL"),
                 }
             }
@@ -1187,7 +1505,23 @@ pub fn write_fetch(
         out.extend_from_slice(b"FLAGS ");
         write_flags(out, &meta.flags);
     }
+    if flags_changed && condstore && !modseq_written {
+        sep(out);
+        out.extend_from_slice(format!("MODSEQ ({})", meta.modseq.0).as_bytes());
+    }
     out.extend_from_slice(b")\r\n");
+}
+
+/// The `<start.length>` slice of `d` (clamped to its end).
+fn slice_partial(d: &[u8], partial: Option<(u32, u32)>) -> &[u8] {
+    match partial {
+        Some((start, len)) => {
+            let s = (start as usize).min(d.len());
+            let e = s.saturating_add(len as usize).min(d.len());
+            &d[s..e]
+        }
+        None => d,
+    }
 }
 
 #[cfg(test)]
@@ -1246,6 +1580,7 @@ mod tests {
             modseq: ModSeq(10),
             pending_expunge: BTreeSet::new(),
             condstore: false,
+            qresync: false,
         };
         assert_eq!(
             sel.resolve(&SequenceSet::from_sorted(&[2, 3]), false)
@@ -1279,5 +1614,15 @@ mod tests {
         .unwrap();
         assert_eq!(out, "* 1 EXPUNGE\r\n");
         assert_eq!(sel.seq_of(12), Some(3));
+        // With QRESYNC, expunges are reported by UID in one VANISHED (RFC 7162 §3.2.10).
+        sel.qresync = true;
+        let changes = Changes {
+            expunged: vec![Uid(5), Uid(12)],
+            highest_modseq: ModSeq(14),
+            ..Default::default()
+        };
+        let out = String::from_utf8(sel.apply(&changes, true)).unwrap();
+        assert_eq!(out, "* VANISHED 5,12\r\n");
+        assert_eq!(sel.exists(), 1);
     }
 }

@@ -48,6 +48,14 @@ pub fn write_literal(out: &mut Vec<u8>, b: &[u8]) {
     out.extend_from_slice(b);
 }
 
+/// Writes a literal, as `~{n}` (literal8, RFC 3516) when the bytes contain `NUL`.
+pub fn write_literal8(out: &mut Vec<u8>, b: &[u8]) {
+    if b.contains(&0) {
+        out.push(b'~');
+    }
+    write_literal(out, b);
+}
+
 /// Writes an `nstring`: `NIL` or a string.
 pub fn write_nstring(out: &mut Vec<u8>, b: Option<&[u8]>) {
     match b {
@@ -192,5 +200,9 @@ mod tests {
         write_flags(&mut out, &f);
         assert_eq!(out, b"(\\Seen $Forwarded)");
         assert_eq!(status(None, Status::Bad, None, "x\r\ny"), b"* BAD x  y\r\n");
+        let mut out = Vec::new();
+        write_literal8(&mut out, b"a\0b");
+        write_literal8(&mut out, b"ab");
+        assert_eq!(out, b"~{3}\r\na\0b{2}\r\nab");
     }
 }

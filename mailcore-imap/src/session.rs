@@ -1,6 +1,6 @@
 //! The IMAP server session: a deterministic state machine over bytes. It frames and parses
 //! commands, answers what needs no store (CAPABILITY, NOOP and LOGOUT before login, STARTTLS,
-//! ID, ENABLE, NAMESPACE), runs the AUTHENTICATE exchange, holds IDLE, enforces states and
+//! ID, NAMESPACE), runs the AUTHENTICATE exchange, holds IDLE, enforces states and
 //! limits — and hands every store command to the shell as an [`Event`]. It does no I/O and
 //! reads no clock.
 //!
@@ -235,9 +235,25 @@ impl Session {
                 caps.push("LOGINDISABLED");
             }
         } else {
-            // Implemented but not yet covered by tests, so not advertised: UNSELECT,
-            // LIST-EXTENDED, LIST-STATUS, ESEARCH, CONDSTORE, STATUS=SIZE.
-            caps.extend(["UIDPLUS", "MOVE", "CHILDREN", "SPECIAL-USE"]);
+            // Each is covered end to end in tests/imap_e2e.rs (`extensions_over_raw_socket`)
+            // and tests/imap/imaplib_client.py. Not advertised: LITERAL- (LITERAL+, its
+            // superset, is; RFC 7888), and UTF8=ACCEPT and SEARCHRES, so not IMAP4rev2.
+            caps.extend([
+                "UIDPLUS",
+                "MOVE",
+                "CHILDREN",
+                "SPECIAL-USE",
+                "UNSELECT",
+                "STATUS=SIZE",
+                "ESEARCH",
+                "LIST-EXTENDED",
+                "LIST-STATUS",
+                "CONDSTORE",
+                "QRESYNC",
+                "QUOTA",
+                "QUOTA=RES-STORAGE",
+                "BINARY",
+            ]);
         }
         caps.join(" ")
     }
@@ -447,19 +463,6 @@ impl Session {
                 }
             }
             _ if !self.authenticated => self.bad(Some(tag.as_str()), "Log in first"),
-            Command::Enable(caps) => {
-                let mut enabled: Vec<&str> = Vec::new();
-                // Nothing advertised is ENABLE-able yet (CONDSTORE is not advertised).
-                let _ = &caps;
-                enabled.clear();
-                self.output.extend_from_slice(
-                    format!("* ENABLED {}\r\n", enabled.join(" "))
-                        .trim_end()
-                        .as_bytes(),
-                );
-                self.output.extend_from_slice(b"\r\n");
-                self.ok(&tag, None, "ENABLE completed");
-            }
             Command::Namespace => {
                 self.output
                     .extend_from_slice(b"* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n");
@@ -685,6 +688,40 @@ mod tests {
         s.handle_input(b"h LOGIN {99999999999999999999+}\r\n");
         assert_eq!(s.poll_event(), None);
         assert!(s.is_closed() || out(&mut s).contains("BAD"));
+    }
+
+    #[test]
+    fn enable_goes_to_the_store_side_and_capabilities_grow_after_login() {
+        let mut s = session(true);
+        s.handle_input(b"a ENABLE CONDSTORE\r\n");
+        assert_eq!(s.poll_event(), None);
+        assert!(out(&mut s).starts_with("a BAD Log in first"));
+        let before = s.capabilities();
+        assert!(!before.contains("CONDSTORE") && !before.contains("UNSELECT"));
+        s.handle_input(b"b LOGIN u p\r\nc ENABLE condstore\r\n");
+        s.poll_event();
+        s.answer(Answer::LoggedIn);
+        let o = out(&mut s);
+        for cap in [
+            "UNSELECT",
+            "STATUS=SIZE",
+            "ESEARCH",
+            "LIST-EXTENDED",
+            "LIST-STATUS",
+            "CONDSTORE",
+            "QUOTA=RES-STORAGE",
+            "BINARY",
+        ] {
+            assert!(o.contains(&format!(" {cap}")), "{cap}: {o}");
+        }
+        assert!(!o.contains("IMAP4rev2") && !o.contains("LITERAL-"), "{o}");
+        match s.poll_event() {
+            Some(Event::Command {
+                command: Command::Enable(caps),
+                ..
+            }) => assert_eq!(caps, ["CONDSTORE"]),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -37,6 +37,8 @@ struct Fixture {
     cert: PathBuf,
     starttls_port: u16,
     imaps_port: u16,
+    /// Plaintext with LOGIN allowed, for raw-socket exchanges.
+    plain_port: u16,
 }
 
 impl Drop for Fixture {
@@ -114,6 +116,14 @@ async fn fixture(name: &str) -> Fixture {
         store.clone(),
         HookChain::new(),
     ));
+    let plain = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let plain_port = plain.local_addr().unwrap().port();
+    tokio::spawn(serve(
+        plain,
+        ListenerConfig::new(false, None, limits.clone()).allow_plaintext_auth(true),
+        store.clone(),
+        HookChain::new(),
+    ));
     tokio::spawn(serve(
         imaps,
         ListenerConfig::new(true, Some(acceptor), limits),
@@ -126,6 +136,7 @@ async fn fixture(name: &str) -> Fixture {
         cert,
         starttls_port,
         imaps_port,
+        plain_port,
     }
 }
 
@@ -254,4 +265,492 @@ Channel sync\nFar :remote:\nNear :local:\nPatterns *\nCreate Both\nExpunge Both\
     assert_eq!(maildir_files(&inbox).len(), 4);
     let metas = f.store.messages(inbox_info.id, 1..=u32::MAX).await.unwrap();
     assert_eq!(metas.len(), 4);
+}
+
+/// A raw IMAP connection: sends tagged commands and collects every response up to the tagged
+/// one, literals included.
+struct Raw {
+    reader: tokio::io::BufReader<tokio::net::tcp::OwnedReadHalf>,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    n: u32,
+}
+
+impl Raw {
+    async fn connect(port: u16) -> Raw {
+        use tokio::io::AsyncBufReadExt;
+        let stream = tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .unwrap();
+        let (r, w) = stream.into_split();
+        let mut raw = Raw {
+            reader: tokio::io::BufReader::new(r),
+            writer: w,
+            n: 0,
+        };
+        let mut greeting = String::new();
+        raw.reader.read_line(&mut greeting).await.unwrap();
+        assert!(greeting.starts_with("* OK"), "{greeting}");
+        raw
+    }
+
+    /// Reads responses until the line tagged `tag`; returns them all as (lossy) text.
+    async fn read_until(&mut self, tag: &str) -> String {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+        let mut out = Vec::new();
+        loop {
+            let mut line = Vec::new();
+            let n = tokio::time::timeout(
+                Duration::from_secs(10),
+                self.reader.read_until(b'\n', &mut line),
+            )
+            .await
+            .expect("server timed out")
+            .unwrap();
+            assert!(
+                n > 0,
+                "connection closed:\n{}",
+                String::from_utf8_lossy(&out)
+            );
+            out.extend_from_slice(&line);
+            // A literal announcement ends the line: read its bytes, then the rest of the line.
+            let trimmed = line.strip_suffix(b"\r\n").unwrap_or(&line);
+            if let Some(open) = trimmed.iter().rposition(|&b| b == b'{')
+                && trimmed.ends_with(b"}")
+                && let Ok(len) = std::str::from_utf8(&trimmed[open + 1..trimmed.len() - 1])
+                    .unwrap_or("x")
+                    .parse::<usize>()
+            {
+                let mut data = vec![0; len];
+                self.reader.read_exact(&mut data).await.unwrap();
+                out.extend_from_slice(&data);
+                continue;
+            }
+            if line.starts_with(format!("{tag} ").as_bytes()) {
+                return String::from_utf8_lossy(&out).into_owned();
+            }
+        }
+    }
+
+    /// Sends `bytes` (a command without its tag) and returns every response.
+    async fn send(&mut self, bytes: &[u8]) -> String {
+        use tokio::io::AsyncWriteExt;
+        self.n += 1;
+        let tag = format!("t{}", self.n);
+        let mut line = format!("{tag} ").into_bytes();
+        line.extend_from_slice(bytes);
+        line.extend_from_slice(b"\r\n");
+        self.writer.write_all(&line).await.unwrap();
+        self.read_until(&tag).await
+    }
+
+    async fn cmd(&mut self, c: &str) -> String {
+        self.send(c.as_bytes()).await
+    }
+
+    /// Like [`Raw::cmd`], asserting the tagged response is `OK`.
+    async fn ok(&mut self, c: &str) -> String {
+        let out = self.cmd(c).await;
+        assert!(
+            out.contains(&format!("t{} OK", self.n)),
+            "{c} failed:\n{out}"
+        );
+        out
+    }
+}
+
+fn highest_modseq(select: &str) -> u64 {
+    let start = select.find("[HIGHESTMODSEQ ").expect(select) + "[HIGHESTMODSEQ ".len();
+    let end = start + select[start..].find(']').unwrap();
+    select[start..end].parse().unwrap()
+}
+
+/// The extensions beyond RFC 3501's base, exchange by exchange over a real socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extensions_over_raw_socket() {
+    let f = fixture("raw").await;
+    let mut c = Raw::connect(f.plain_port).await;
+    let login = c.ok(&format!("LOGIN {USER} \"{PASSWORD}\"")).await;
+    for cap in [
+        "UNSELECT",
+        "STATUS=SIZE",
+        "ESEARCH",
+        "LIST-EXTENDED",
+        "LIST-STATUS",
+        "CONDSTORE",
+        "QUOTA",
+        "QUOTA=RES-STORAGE",
+        "BINARY",
+        "QRESYNC",
+        "LITERAL+",
+    ] {
+        assert!(login.contains(&format!(" {cap}")), "{cap} missing: {login}");
+    }
+    assert!(
+        !login.contains("IMAP4rev2") && !login.contains("LITERAL-"),
+        "{login}"
+    );
+
+    // RFC 3691 UNSELECT: leaves the selected state without expunging.
+    c.ok("SELECT INBOX").await;
+    c.ok("STORE 1 +FLAGS.SILENT (\\Deleted)").await;
+    c.ok("UNSELECT").await;
+    let out = c.cmd("FETCH 1 FLAGS").await;
+    assert!(out.contains("BAD"), "{out}");
+    let out = c.cmd("UNSELECT").await;
+    assert!(out.contains("BAD"), "{out}");
+    let out = c.ok("SELECT INBOX").await;
+    assert!(out.contains("* 3 EXISTS"), "UNSELECT expunged: {out}");
+
+    // RFC 8438 STATUS=SIZE, with RFC 9051 DELETED and RFC 9208 DELETED-STORAGE.
+    let size = (PLAIN.len() + MIXED.len() + GBK.len()) as u64;
+    let out = c
+        .ok("STATUS INBOX (MESSAGES SIZE DELETED DELETED-STORAGE)")
+        .await;
+    let expected = format!(
+        "* STATUS \"INBOX\" (MESSAGES 3 SIZE {size} DELETED 1 DELETED-STORAGE {})\r\n",
+        (PLAIN.len() as u64).div_ceil(1024)
+    );
+    assert!(out.contains(&expected), "{out}");
+    c.ok("STORE 1 -FLAGS.SILENT (\\Deleted)").await;
+
+    // RFC 4731 ESEARCH.
+    let out = c.ok("SEARCH RETURN (MIN MAX COUNT ALL) ALL").await;
+    let tag = format!("t{}", c.n);
+    assert!(
+        out.contains(&format!(
+            "* ESEARCH (TAG \"{tag}\") MIN 1 MAX 3 COUNT 3 ALL 1:3\r\n"
+        )),
+        "{out}"
+    );
+    let out = c.ok("UID SEARCH RETURN (COUNT ALL) FROM alice").await;
+    assert!(
+        out.contains(&format!(
+            "* ESEARCH (TAG \"t{}\") UID COUNT 1 ALL 1\r\n",
+            c.n
+        )),
+        "{out}"
+    );
+    let out = c.ok("SEARCH RETURN () 2:3").await;
+    assert!(
+        out.contains(&format!("* ESEARCH (TAG \"t{}\") ALL 2:3\r\n", c.n)),
+        "{out}"
+    );
+    let out = c.ok("SEARCH RETURN (MIN MAX COUNT) FROM nobody").await;
+    assert!(
+        out.contains(&format!("* ESEARCH (TAG \"t{}\") COUNT 0\r\n", c.n)),
+        "{out}"
+    );
+    let out = c.ok("SEARCH FROM alice").await;
+    assert!(
+        out.contains("* SEARCH 1\r\n"),
+        "plain SEARCH unchanged: {out}"
+    );
+
+    // RFC 5258 LIST-EXTENDED and RFC 5819 LIST-STATUS.
+    c.ok("CREATE Work/Sub").await;
+    c.ok("SUBSCRIBE Work/Sub").await;
+    c.ok("SUBSCRIBE INBOX").await;
+    let out = c.ok("LIST (SUBSCRIBED) \"\" \"*\"").await;
+    assert!(
+        out.contains("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"Work/Sub\"\r\n"),
+        "{out}"
+    );
+    assert!(
+        !out.contains("\"Work\"\r\n") && !out.contains("Sent"),
+        "{out}"
+    );
+    let out = c
+        .ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"%\" RETURN (CHILDREN)")
+        .await;
+    assert!(
+        out.contains("* LIST (\\HasChildren) \"/\" \"Work\" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("\"INBOX\"\r\n"), "{out}");
+    let out = c.cmd("LIST (RECURSIVEMATCH) \"\" \"%\"").await;
+    assert!(out.contains(&format!("t{} BAD", c.n)), "{out}");
+    let out = c
+        .ok("LIST \"\" (\"INBOX\" \"Sent\") RETURN (SUBSCRIBED SPECIAL-USE STATUS (MESSAGES SIZE))")
+        .await;
+    assert!(
+        out.contains("* LIST (\\HasNoChildren \\Subscribed) \"/\" \"INBOX\"\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("* STATUS \"INBOX\" (MESSAGES 3 SIZE {size})\r\n")),
+        "{out}"
+    );
+    assert!(
+        out.contains("* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"\r\n")
+            && out.contains("* STATUS \"Sent\" (MESSAGES 0 SIZE 0)\r\n"),
+        "{out}"
+    );
+    let out = c.ok("LIST (SPECIAL-USE) \"\" \"*\"").await;
+    assert!(!out.contains("INBOX") && out.contains("\\Trash"), "{out}");
+    // No STATUS for a hierarchy level that does not exist.
+    c.ok("DELETE Work").await;
+    let out = c.ok("LIST \"\" \"Work\" RETURN (STATUS (MESSAGES))").await;
+    assert!(
+        out.contains("\\NonExistent") && !out.contains("* STATUS"),
+        "{out}"
+    );
+    c.ok("UNSELECT").await;
+
+    // RFC 7162 CONDSTORE.
+    let out = c.ok("ENABLE CONDSTORE").await;
+    assert!(out.contains("* ENABLED CONDSTORE\r\n"), "{out}");
+    let out = c.ok("ENABLE CONDSTORE X-UNKNOWN").await;
+    assert!(out.contains("* ENABLED\r\n"), "already enabled: {out}");
+    let out = c.ok("SELECT INBOX (CONDSTORE)").await;
+    let hms = highest_modseq(&out);
+    let out = c
+        .ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
+        .await;
+    assert!(!out.contains("FETCH ("), "{out}");
+    let out = c.ok("STORE 1 +FLAGS (\\Flagged)").await;
+    assert!(
+        out.contains(&format!(
+            "* 1 FETCH (MODSEQ ({}) FLAGS (\\Flagged))",
+            hms + 1
+        )),
+        "{out}"
+    );
+    let out = c
+        .ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
+        .await;
+    assert!(
+        out.contains(&format!(
+            "* 1 FETCH (UID 1 FLAGS (\\Flagged) MODSEQ ({}))",
+            hms + 1
+        )) && !out.contains("* 2 FETCH"),
+        "{out}"
+    );
+    let out = c.ok("FETCH 2 (MODSEQ)").await;
+    assert!(out.contains("* 2 FETCH (MODSEQ ("), "{out}");
+    // Message 1 changed after `hms`: the conditional STORE leaves it alone.
+    let out = c
+        .ok(&format!(
+            "STORE 1:2 (UNCHANGEDSINCE {hms}) +FLAGS (\\Answered)"
+        ))
+        .await;
+    assert!(out.contains(&format!("t{} OK [MODIFIED 1]", c.n)), "{out}");
+    assert!(
+        out.contains(&format!(
+            "* 2 FETCH (MODSEQ ({}) FLAGS (\\Answered))",
+            hms + 2
+        )),
+        "{out}"
+    );
+    let out = c
+        .ok(&format!(
+            "UID STORE 1 (UNCHANGEDSINCE {}) +FLAGS.SILENT (\\Seen)",
+            hms + 1
+        ))
+        .await;
+    assert!(
+        out.contains(&format!("* 1 FETCH (UID 1 MODSEQ ({}))\r\n", hms + 3))
+            && !out.contains("MODIFIED"),
+        "{out}"
+    );
+    let out = c.ok(&format!("SEARCH MODSEQ {}", hms + 2)).await;
+    assert!(
+        out.contains(&format!("* SEARCH 1 2 (MODSEQ {})\r\n", hms + 3)),
+        "{out}"
+    );
+    let out = c
+        .ok(&format!("UID SEARCH RETURN (COUNT) MODSEQ {}", hms + 3))
+        .await;
+    assert!(
+        out.contains(&format!("UID COUNT 1 MODSEQ {}\r\n", hms + 3)),
+        "{out}"
+    );
+    // Fetching a body sets \Seen: the implicit flag change carries MODSEQ.
+    let out = c.ok("FETCH 3 (BODY[TEXT])").await;
+    assert!(out.contains("FLAGS (\\Seen) MODSEQ ("), "{out}");
+    // Another session's change arrives as an unsolicited FETCH with MODSEQ.
+    let mut other = Raw::connect(f.plain_port).await;
+    other.ok(&format!("LOGIN {USER} \"{PASSWORD}\"")).await;
+    other.ok("SELECT INBOX").await;
+    other.ok("STORE 2 +FLAGS.SILENT ($Work)").await;
+    let out = c.ok("NOOP").await;
+    assert!(
+        out.contains("* 2 FETCH (MODSEQ (") && out.contains("$Work"),
+        "{out}"
+    );
+    let out = c.cmd("ENABLE CONDSTORE").await;
+    assert!(
+        out.contains(&format!("t{} BAD", c.n)),
+        "ENABLE after SELECT: {out}"
+    );
+
+    // RFC 9208 QUOTA.
+    let out = c.ok("GETQUOTAROOT INBOX").await;
+    assert!(out.contains("* QUOTAROOT \"INBOX\"\r\n"), "no limit: {out}");
+    let out = c.cmd("GETQUOTA \"\"").await;
+    assert!(out.contains(&format!("t{} NO", c.n)), "{out}");
+    let account = match f.store.resolve(&USER.parse().unwrap()).await.unwrap() {
+        mailcore_store::directory::Resolved::Account(a) => a,
+        other => panic!("{other:?}"),
+    };
+    let mut limited = account.clone();
+    let used = f.store.quota_usage(account.id).await.unwrap().bytes;
+    limited.quota_bytes = Some(used + 100 * 1024);
+    f.store.update_account(&limited).await.unwrap();
+    let quota = format!(
+        "* QUOTA \"\" (STORAGE {} {})\r\n",
+        used.div_ceil(1024),
+        (used + 100 * 1024) / 1024
+    );
+    let out = c.ok("GETQUOTAROOT INBOX").await;
+    assert!(
+        out.contains("* QUOTAROOT \"INBOX\" \"\"\r\n") && out.contains(&quota),
+        "{out}"
+    );
+    let out = c.ok("GETQUOTA \"\"").await;
+    assert!(out.contains(&quota), "{out}");
+    let out = c.cmd("SETQUOTA \"\" (STORAGE 1)").await;
+    assert!(out.contains(&format!("t{} NO", c.n)), "{out}");
+    let big = vec![b'x'; 200 * 1024];
+    let mut append = format!("APPEND INBOX {{{}+}}\r\n", big.len()).into_bytes();
+    append.extend_from_slice(&big);
+    let out = c.send(&append).await;
+    assert!(out.contains(&format!("t{} NO [OVERQUOTA]", c.n)), "{out}");
+    limited.quota_bytes = Some(used);
+    f.store.update_account(&limited).await.unwrap();
+    let out = c.cmd("COPY 1 Archive").await;
+    assert!(out.contains(&format!("t{} NO [OVERQUOTA]", c.n)), "{out}");
+    f.store.update_account(&account).await.unwrap();
+
+    // RFC 3516 BINARY: the base64 PDF part decoded, sizes, partials, literal8 both ways.
+    let out = c
+        .ok("FETCH 2 (BINARY.PEEK[2] BINARY.SIZE[2] BINARY.PEEK[1]<0.5> BINARY.SIZE[])")
+        .await;
+    assert!(
+        out.contains(&format!(
+            "BINARY[2] {{4}}\r\n%PDF BINARY.SIZE[2] 4 BINARY[1]<0> {{5}}\r\nhello BINARY.SIZE[] {}",
+            MIXED.len()
+        )),
+        "{out}"
+    );
+    let binary_msg: &[u8] = b"From: x@example.com\r\nSubject: bin\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: binary\r\n\r\na\0b\r\n";
+    let mut append = format!("APPEND INBOX ~{{{}+}}\r\n", binary_msg.len()).into_bytes();
+    append.extend_from_slice(binary_msg);
+    let out = c.send(&append).await;
+    assert!(out.contains(&format!("t{} OK [APPENDUID", c.n)), "{out}");
+    let mut nul_in_plain = format!("APPEND INBOX {{{}+}}\r\n", binary_msg.len()).into_bytes();
+    nul_in_plain.extend_from_slice(binary_msg);
+    let out = c.send(&nul_in_plain).await;
+    assert!(
+        out.contains(&format!("t{} BAD", c.n)),
+        "NUL needs literal8: {out}"
+    );
+    let out = c.ok("UID FETCH 4 (BINARY[1] BINARY.SIZE[1] FLAGS)").await;
+    assert!(
+        out.contains("BINARY[1] ~{5}\r\na\0b\r\n BINARY.SIZE[1] 5") && out.contains("\\Seen"),
+        "{out}"
+    );
+    let uue: &[u8] =
+        b"Subject: uue\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\nbegin 644 x\r\n";
+    let mut append = format!("APPEND INBOX {{{}+}}\r\n", uue.len()).into_bytes();
+    append.extend_from_slice(uue);
+    c.send(&append).await;
+    let out = c.cmd("UID FETCH 5 (BINARY.PEEK[1])").await;
+    assert!(out.contains(&format!("t{} NO [UNKNOWN-CTE]", c.n)), "{out}");
+    let out = c.ok("UID FETCH 5 (BODY.PEEK[1])").await;
+    assert!(out.contains("begin 644 x"), "{out}");
+
+    // RFC 7162 §3.2 QRESYNC: UIDs 1 to 5 exist now.
+    let mut q = Raw::connect(f.plain_port).await;
+    q.ok(&format!("LOGIN {USER} \"{PASSWORD}\"")).await;
+    let out = q.cmd("SELECT INBOX (QRESYNC (1 1))").await;
+    assert!(
+        out.contains(&format!("t{} BAD", q.n)),
+        "not enabled yet: {out}"
+    );
+    let out = q.ok("ENABLE QRESYNC").await;
+    assert!(out.contains("* ENABLED QRESYNC\r\n"), "{out}");
+    let out = q.ok("SELECT INBOX").await;
+    let hms = highest_modseq(&out);
+    let start = out.find("[UIDVALIDITY ").unwrap() + "[UIDVALIDITY ".len();
+    let uidvalidity: u32 = out[start..start + out[start..].find(']').unwrap()]
+        .parse()
+        .unwrap();
+    q.ok("UNSELECT").await;
+    // Meanwhile another client changes a flag and expunges a message.
+    other.ok("UID STORE 2 +FLAGS (\\Draft)").await;
+    other.ok("UID STORE 4 +FLAGS (\\Deleted)").await;
+    let out = other.ok("UID EXPUNGE 4").await;
+    assert!(out.contains("* 4 EXPUNGE\r\n"), "no QRESYNC there: {out}");
+    let out = q
+        .ok(&format!("SELECT INBOX (QRESYNC ({uidvalidity} {hms}))"))
+        .await;
+    assert!(out.contains("* VANISHED (EARLIER) 4\r\n"), "{out}");
+    assert!(
+        out.contains("* 2 FETCH (UID 2 FLAGS (")
+            && out.contains("\\Draft")
+            && out.matches(" FETCH (").count() == 1,
+        "{out}"
+    );
+    assert!(
+        out.find("VANISHED").unwrap() < out.find("FETCH").unwrap()
+            && out.find("FETCH").unwrap() < out.find(&format!("t{} OK", q.n)).unwrap(),
+        "{out}"
+    );
+    // Known UIDs limit the report; a stale UIDVALIDITY gets a plain SELECT.
+    let out = q
+        .ok(&format!(
+            "SELECT INBOX (QRESYNC ({uidvalidity} {hms} 1,3,5))"
+        ))
+        .await;
+    assert!(
+        out.contains("* OK [CLOSED]") && !out.contains("VANISHED") && !out.contains("FETCH"),
+        "{out}"
+    );
+    let out = q
+        .ok(&format!(
+            "EXAMINE INBOX (QRESYNC ({} {hms}))",
+            uidvalidity + 1
+        ))
+        .await;
+    assert!(!out.contains("VANISHED") && !out.contains("FETCH"), "{out}");
+    let out = q.ok("SELECT INBOX").await;
+    assert!(out.contains("* 4 EXISTS"), "{out}");
+    let out = q
+        .ok(&format!(
+            "UID FETCH 1:* (FLAGS) (CHANGEDSINCE {hms} VANISHED)"
+        ))
+        .await;
+    assert!(
+        out.contains("* VANISHED (EARLIER) 4\r\n")
+            && out.contains("* 2 FETCH (UID 2 FLAGS (")
+            && out.matches(" FETCH (").count() == 1,
+        "{out}"
+    );
+    let out = q
+        .ok(&format!(
+            "UID FETCH 5 (FLAGS) (CHANGEDSINCE {hms} VANISHED)"
+        ))
+        .await;
+    assert!(!out.contains("VANISHED"), "4 is outside the set: {out}");
+    // Unsolicited and own expunges arrive as VANISHED, never EXPUNGE.
+    other.ok("UID STORE 5 +FLAGS (\\Deleted)").await;
+    other.ok("UID EXPUNGE 5").await;
+    let out = q.ok("NOOP").await;
+    assert!(
+        out.contains("* VANISHED 5\r\n") && !out.contains("EXPUNGE\r\n"),
+        "{out}"
+    );
+    q.ok("UID STORE 1,3 +FLAGS.SILENT (\\Deleted)").await;
+    let out = q.ok("EXPUNGE").await;
+    assert!(
+        out.contains("* VANISHED 1,3\r\n")
+            && !out.contains(" EXPUNGE\r\n")
+            && out.contains(&format!("t{} OK [HIGHESTMODSEQ ", q.n)),
+        "{out}"
+    );
+    let out = q.ok("FETCH 1 (UID)").await;
+    assert!(out.contains("* 1 FETCH (UID 2)"), "{out}");
+
+    q.ok("LOGOUT").await;
+    c.ok("LOGOUT").await;
 }

@@ -109,6 +109,17 @@ fn fetch_item() -> impl Strategy<Value = FetchItem> {
                 },
                 partial,
             }),
+        (
+            any::<bool>(),
+            prop::collection::vec(1u32..5, 0..3),
+            prop::option::of((0u32..100, 1u32..100))
+        )
+            .prop_map(|(peek, part, partial)| FetchItem::Binary {
+                peek,
+                part,
+                partial
+            }),
+        prop::collection::vec(1u32..5, 0..3).prop_map(|part| FetchItem::BinarySize { part }),
     ]
 }
 
@@ -117,8 +128,11 @@ fn command() -> impl Strategy<Value = Command> {
         Just(Command::Noop),
         Just(Command::Idle),
         (text(), text()).prop_map(|(user, password)| Command::Login { user, password }),
-        (mailbox(), any::<bool>())
-            .prop_map(|(mailbox, condstore)| Command::Select { mailbox, condstore }),
+        (mailbox(), any::<bool>()).prop_map(|(mailbox, condstore)| Command::Select {
+            mailbox,
+            condstore,
+            qresync: None
+        }),
         mailbox().prop_map(Command::Create),
         (mailbox(), mailbox()).prop_map(|(a, b)| Command::Rename(a, b)),
         (mailbox(), any::<bool>()).prop_map(|(p, sub)| Command::List {
@@ -162,6 +176,7 @@ fn command() -> impl Strategy<Value = Command> {
                     set,
                     items,
                     changed_since: None,
+                    vanished: false,
                 }
             }),
         (any::<bool>(), set(), prop::collection::vec(flag(), 1..3)).prop_map(

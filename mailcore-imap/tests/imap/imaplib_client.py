@@ -26,6 +26,10 @@ check("LOGINDISABLED" not in m.capabilities, "no LOGINDISABLED after TLS")
 typ, _ = m.login(user, password)
 check(typ == "OK", "login")
 
+typ, data = m.enable("CONDSTORE")
+typ, data = m._untagged_response(typ, data, "ENABLED")
+check(typ == "OK" and data[0] == b"CONDSTORE", "enable condstore: %r" % data)
+
 typ, data = m.list()
 check(typ == "OK", "list")
 listing = b"\n".join(data)
@@ -93,6 +97,52 @@ typ, data = m.list('""', "Projects*")
 check(any(b"\\HasChildren" in d and b"Projects\"" in d for d in data), "children: %r" % data)
 check(m.rename("Projects/2024", "Projects/2025")[0] == "OK", "rename")
 check(m.delete("Projects/2025")[0] == "OK", "delete")
+
+# Extensions, through imaplib's own methods where it has them.
+typ, data = m.capability()
+caps = data[0].split()
+for cap in (b"UNSELECT", b"STATUS=SIZE", b"ESEARCH", b"LIST-EXTENDED", b"LIST-STATUS",
+            b"CONDSTORE", b"QRESYNC", b"QUOTA", b"QUOTA=RES-STORAGE", b"BINARY"):
+    check(cap in caps, "capability %r: %r" % (cap, caps))
+typ, data = m.status("INBOX", "(MESSAGES SIZE)")
+check(typ == "OK" and b"SIZE " in data[0], "status size: %r" % data)
+typ, data = m._simple_command("SEARCH", "RETURN", "(MIN MAX COUNT)", "ALL")
+typ, data = m._untagged_response(typ, data, "ESEARCH")
+check(typ == "OK" and b"MIN 1 MAX 3 COUNT 3" in data[0], "esearch: %r" % data)
+typ, data = m._simple_command("UID", "SEARCH", "RETURN", "()", "ALL")
+typ, data = m._untagged_response(typ, data, "ESEARCH")
+check(typ == "OK" and b" UID ALL " in data[0], "uid esearch: %r" % data)
+typ, data = m.list('""', '"INBOX" RETURN (SUBSCRIBED STATUS (MESSAGES UIDNEXT))')
+check(typ == "OK" and b"INBOX" in data[0], "list-status: %r" % data)
+typ, data = m._untagged_response(typ, data, "STATUS")
+check(data[0] is not None and b"MESSAGES 3" in data[0], "list-status STATUS: %r" % data)
+typ, data = m.fetch("1", "(MODSEQ FLAGS)")
+check(typ == "OK" and b"MODSEQ (" in data[0], "fetch modseq: %r" % data)
+typ, data = m.store("1", "-FLAGS", "($Label1)")
+check(typ == "OK" and b"MODSEQ (" in data[0], "store after CONDSTORE: %r" % data)
+# Message 1 is now the multipart one (the first was moved to Archive).
+typ, data = m.fetch("1", "(BINARY.PEEK[2] BINARY.SIZE[2])")
+check(typ == "OK" and data[0][1] == b"%PDF" and b"BINARY.SIZE[2] 4" in data[1],
+      "binary: %r" % data)
+typ, data = m.getquotaroot("INBOX")
+check(typ == "OK" and data[0][0] == b'"INBOX"', "getquotaroot: %r" % data)
+typ, data = m.setquota('""', "(STORAGE 10)")
+check(typ == "NO", "setquota must be refused: %r" % data)
+typ, data = m.unselect()
+check(typ == "OK", "unselect: %r" % data)
+typ, data = m.select("INBOX")
+check(typ == "OK" and int(data[0]) == 3, "select after unselect: %r" % data)
+
+# QRESYNC on the second connection: UID 1 was moved out of INBOX, so a resync from MODSEQ 1
+# reports it vanished.
+typ, data = m2.enable("QRESYNC")
+typ, data = m2._untagged_response(typ, data, "ENABLED")
+check(typ == "OK" and data[0] == b"QRESYNC", "enable qresync: %r" % data)
+typ, data = m2.status("INBOX", "(UIDVALIDITY)")
+uidvalidity = data[0].split(b"UIDVALIDITY ")[1].rstrip(b")").decode()
+typ, data = m2._simple_command("SELECT", "INBOX", "(QRESYNC (%s 1))" % uidvalidity)
+typ, data = m2._untagged_response(typ, data, "VANISHED")
+check(typ == "OK" and data[0] == b"(EARLIER) 1", "qresync select: %r" % data)
 
 m.close()
 m.logout()
