@@ -70,10 +70,24 @@ pub enum SeqNum {
 }
 
 /// A `sequence-set`: non-empty list of ranges (a single number is a range of one).
+///
+/// The empty list stands for `$`, the result saved by `SEARCH RETURN (SAVE)` (SEARCHRES,
+/// RFC 5182): see [`SequenceSet::saved`]. The executor substitutes the saved messages before
+/// using a set; unsubstituted, `$` selects nothing.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SequenceSet(pub Vec<(SeqNum, SeqNum)>);
 
 impl SequenceSet {
+    /// `$`: the saved search result (RFC 5182 §2.1).
+    pub const fn saved() -> SequenceSet {
+        SequenceSet(Vec::new())
+    }
+
+    /// Whether this is `$`, the saved search result.
+    pub fn is_saved(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Every number in the set given the largest one in use (`*`), sorted and deduplicated,
     /// keeping only members of `present` (sorted ascending).
     pub fn select(&self, present: &[u32]) -> Vec<u32> {
@@ -120,6 +134,9 @@ impl SequenceSet {
 
 impl fmt::Display for SequenceSet {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_saved() {
+            return f.write_str("$");
+        }
         for (i, (a, b)) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str(",")?;
@@ -361,6 +378,8 @@ pub enum SearchReturn {
     All,
     /// `COUNT`.
     Count,
+    /// `SAVE` (SEARCHRES, RFC 5182): keep the result for `$`.
+    Save,
 }
 
 /// A STATUS item.
@@ -691,6 +710,8 @@ struct Parser<'a> {
     b: &'a [u8],
     i: usize,
     depth: usize,
+    /// Mailbox names are UTF-8, not modified UTF-7 (UTF8=ACCEPT or IMAP4rev2 enabled).
+    utf8_names: bool,
 }
 
 impl<'a> Parser<'a> {
@@ -861,7 +882,7 @@ impl<'a> Parser<'a> {
 
     fn mailbox(&mut self) -> Result<String, ParseError> {
         let raw = self.astring()?;
-        decode_mailbox(&raw)
+        decode_mailbox(&raw, self.utf8_names)
     }
 
     fn list_mailbox(&mut self) -> Result<String, ParseError> {
@@ -875,7 +896,7 @@ impl<'a> Parser<'a> {
                 a.to_vec()
             }
         };
-        decode_mailbox(&raw)
+        decode_mailbox(&raw, self.utf8_names)
     }
 
     fn seq_num(&mut self) -> Result<SeqNum, ParseError> {
@@ -887,6 +908,9 @@ impl<'a> Parser<'a> {
     }
 
     fn sequence_set(&mut self) -> Result<SequenceSet, ParseError> {
+        if self.eat(b'$') {
+            return Ok(SequenceSet::saved());
+        }
         let mut ranges = Vec::new();
         loop {
             let a = self.seq_num()?;
@@ -1158,7 +1182,7 @@ impl<'a> Parser<'a> {
                 }
                 return Ok(SearchKey::And(keys));
             }
-            Some(b'*') => return Ok(SearchKey::Seq(self.sequence_set()?)),
+            Some(b'*' | b'$') => return Ok(SearchKey::Seq(self.sequence_set()?)),
             Some(c) if c.is_ascii_digit() => return Ok(SearchKey::Seq(self.sequence_set()?)),
             _ => {}
         }
@@ -1376,6 +1400,7 @@ impl<'a> Parser<'a> {
                             "MAX" => SearchReturn::Max,
                             "ALL" => SearchReturn::All,
                             "COUNT" => SearchReturn::Count,
+                            "SAVE" => SearchReturn::Save,
                             _ => return err("unsupported search return option"),
                         })
                     })?;
@@ -1526,7 +1551,7 @@ impl<'a> Parser<'a> {
         if raw.is_empty() {
             return Ok(String::new());
         }
-        decode_mailbox(&raw)
+        decode_mailbox(&raw, self.utf8_names)
     }
 
     fn status_items(&mut self) -> Result<Vec<StatusItem>, ParseError> {
@@ -1684,10 +1709,22 @@ impl<'a> Parser<'a> {
                     );
                     self.sp()?;
                 }
-                if !matches!(self.peek(), Some(b'{') | Some(b'~')) {
-                    return err("message literal expected");
-                }
-                let message = self.string_allowing_nul(true)?;
+                let message = if self.keyword("UTF8") {
+                    // `UTF8 (~{n}...)`: a message with UTF-8 headers (RFC 6855 §4).
+                    self.sp()?;
+                    self.expect(b'(')?;
+                    if self.peek() != Some(b'~') {
+                        return err("literal8 expected");
+                    }
+                    let m = self.string_allowing_nul(true)?;
+                    self.expect(b')')?;
+                    m
+                } else {
+                    if !matches!(self.peek(), Some(b'{') | Some(b'~')) {
+                        return err("message literal expected");
+                    }
+                    self.string_allowing_nul(true)?
+                };
                 Ok(Command::Append {
                     mailbox,
                     flags,
@@ -1729,9 +1766,13 @@ impl<'a> Parser<'a> {
     }
 }
 
-fn decode_mailbox(raw: &[u8]) -> Result<String, ParseError> {
+fn decode_mailbox(raw: &[u8], utf8_names: bool) -> Result<String, ParseError> {
     let s = std::str::from_utf8(raw).map_err(|_| ParseError("mailbox name is not UTF-8".into()))?;
-    if s.is_ascii() {
+    if utf8_names {
+        // RFC 6855 §3 / RFC 9051 §5.1: once UTF8=ACCEPT or IMAP4rev2 is enabled, names are
+        // UTF-8 as they stand (`&` is just `&`).
+        Ok(s.to_owned())
+    } else if s.is_ascii() {
         crate::utf7::decode(s).map_err(|e| ParseError(format!("invalid mailbox name: {e}")))
     } else {
         // Raw UTF-8 (sent by some clients without UTF8=ACCEPT): taken as it is.
@@ -1739,12 +1780,23 @@ fn decode_mailbox(raw: &[u8]) -> Result<String, ParseError> {
     }
 }
 
-/// Parses one framed command (as returned by [`Framer::next_frame`]).
+/// Parses one framed command (as returned by [`Framer::next_frame`]), mailbox names in
+/// modified UTF-7 (IMAP4rev1).
 pub fn parse(frame: &[u8]) -> Result<(Tag, Command), (Option<Tag>, ParseError)> {
+    parse_with(frame, false)
+}
+
+/// Parses one framed command; with `utf8_names` mailbox names are taken as UTF-8 instead of
+/// modified UTF-7 (after `ENABLE UTF8=ACCEPT` or `ENABLE IMAP4rev2`, RFC 6855 §3).
+pub fn parse_with(
+    frame: &[u8],
+    utf8_names: bool,
+) -> Result<(Tag, Command), (Option<Tag>, ParseError)> {
     let mut p = Parser {
         b: frame,
         i: 0,
         depth: 0,
+        utf8_names,
     };
     let tag_bytes = p.take_while(is_tag_char);
     let tag = std::str::from_utf8(tag_bytes).ok().and_then(Tag::new);
@@ -1786,13 +1838,38 @@ pub enum Decoded {
         reason: String,
         /// Whether the stream cannot be resynchronised (close the connection).
         fatal: bool,
+        /// A `SEARCH RETURN (... SAVE ...)` that failed: the saved result `$` must be
+        /// emptied (RFC 5182 §2.1).
+        forgets_saved: bool,
     },
+}
+
+/// Whether a frame starts like `tag [UID] SEARCH RETURN (... SAVE ...)`.
+fn search_saves(frame: &[u8]) -> bool {
+    let mut p = Parser {
+        b: frame,
+        i: 0,
+        depth: 0,
+        utf8_names: false,
+    };
+    if p.take_while(is_tag_char).is_empty() || !p.eat(b' ') {
+        return false;
+    }
+    if p.keyword("UID") && !p.eat(b' ') {
+        return false;
+    }
+    if !p.keyword("SEARCH") || !p.eat(b' ') || !p.keyword("RETURN") || !p.eat(b' ') {
+        return false;
+    }
+    p.paren_list(|p| p.atom().map(|a| a.eq_ignore_ascii_case("SAVE")))
+        .is_ok_and(|opts| opts.contains(&true))
 }
 
 /// Framing plus parsing: the command decoder with an explicit streaming contract.
 #[derive(Debug)]
 pub struct Decoder {
     framer: Framer,
+    utf8_names: bool,
 }
 
 impl Decoder {
@@ -1800,7 +1877,13 @@ impl Decoder {
     pub fn new(limits: FramerLimits) -> Decoder {
         Decoder {
             framer: Framer::new(limits),
+            utf8_names: false,
         }
+    }
+
+    /// Reads mailbox names as UTF-8 from now on (UTF8=ACCEPT or IMAP4rev2 enabled).
+    pub fn set_utf8_names(&mut self, on: bool) {
+        self.utf8_names = on;
     }
 
     /// The framer (to change limits, take plain lines, or clear the input).
@@ -1822,18 +1905,20 @@ impl Decoder {
             Framed::Malformed { tag, reason } => Decoded::Malformed {
                 tag,
                 fatal: reason.is_fatal(),
+                forgets_saved: false,
                 reason: match reason {
                     FrameError::LineTooLong => "line too long".to_owned(),
                     FrameError::LiteralTooLarge { .. } => "literal too large".to_owned(),
                     FrameError::BadLiteralLength { .. } => "invalid literal length".to_owned(),
                 },
             },
-            Framed::Frame(frame) => match parse(&frame) {
+            Framed::Frame(frame) => match parse_with(&frame, self.utf8_names) {
                 Ok((tag, command)) => Decoded::Command { tag, command },
                 Err((tag, e)) => Decoded::Malformed {
                     tag: tag.map(|t| t.0),
                     reason: e.0,
                     fatal: false,
+                    forgets_saved: search_saves(&frame),
                 },
             },
         }
@@ -2226,6 +2311,7 @@ impl Command {
                             SearchReturn::Max => "MAX",
                             SearchReturn::All => "ALL",
                             SearchReturn::Count => "COUNT",
+                            SearchReturn::Save => "SAVE",
                         })
                         .collect();
                     o.extend_from_slice(format!("RETURN ({}) ", r.join(" ")).as_bytes());
@@ -2279,6 +2365,82 @@ mod tests {
 
     fn bad(s: &[u8]) -> String {
         parse(s).unwrap_err().1.0
+    }
+
+    #[test]
+    fn searchres_and_utf8_names() {
+        // RFC 5182: `$` wherever a sequence set goes, SAVE as a return option.
+        match cmd(b"a UID FETCH $ (FLAGS)\r\n") {
+            Command::Fetch { uid: true, set, .. } => assert!(set.is_saved()),
+            other => panic!("{other:?}"),
+        }
+        for c in [
+            &b"a STORE $ +FLAGS (\\Seen)\r\n"[..],
+            b"a UID COPY $ Trash\r\n",
+            b"a MOVE $ Trash\r\n",
+            b"a UID EXPUNGE $\r\n",
+        ] {
+            let (tag, parsed) = parse(c).unwrap();
+            // The encoder writes `$` back, and it parses again to the same command.
+            let encoded = parsed.encode(&tag);
+            assert!(
+                String::from_utf8_lossy(&encoded).contains(" $"),
+                "{parsed:?}"
+            );
+            assert_eq!(parse(&encoded).unwrap().1, parsed);
+        }
+        match cmd(b"a SEARCH RETURN (SAVE MIN) UID $ NOT $\r\n") {
+            Command::Search { ret, key, .. } => {
+                assert_eq!(ret, Some(vec![SearchReturn::Save, SearchReturn::Min]));
+                assert_eq!(
+                    key,
+                    SearchKey::And(vec![
+                        SearchKey::Uid(SequenceSet::saved()),
+                        SearchKey::Not(Box::new(SearchKey::Seq(SequenceSet::saved())))
+                    ])
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(bad(b"a FETCH $1 FLAGS\r\n").contains("expected"));
+        assert!(search_saves(
+            b"a UID SEARCH RETURN (COUNT save) FROBNICATE\r\n"
+        ));
+        assert!(!search_saves(b"a SEARCH RETURN (COUNT) FROBNICATE\r\n"));
+        assert!(!search_saves(b"a SEARCH SAVE\r\n"));
+        // RFC 6855 §3: modified UTF-7 until UTF8=ACCEPT / IMAP4rev2, UTF-8 after.
+        let name = |utf8: bool, c: &str| match parse_with(c.as_bytes(), utf8).unwrap().1 {
+            Command::Select { mailbox, .. } => mailbox,
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(name(false, "a SELECT \"&ZeVnLIqe-\"\r\n"), "日本語");
+        assert_eq!(name(true, "a SELECT \"&ZeVnLIqe-\"\r\n"), "&ZeVnLIqe-");
+        assert_eq!(name(true, "a SELECT \"Tom & Jerry\"\r\n"), "Tom & Jerry");
+        assert_eq!(name(true, "a SELECT \"日本語\"\r\n"), "日本語");
+        assert!(parse_with(b"a SELECT \"Tom & Jerry\"\r\n", false).is_err());
+        let mut d = Decoder::new(FramerLimits {
+            max_line_length: 1000,
+            max_literal: 1000,
+            max_command: 10_000,
+        });
+        d.set_utf8_names(true);
+        d.push(b"a LIST \"\" \"A&B*\"\r\n");
+        match d.next() {
+            Decoded::Command {
+                command: Command::List { patterns, .. },
+                ..
+            } => assert_eq!(patterns, ["A&B*"]),
+            other => panic!("{other:?}"),
+        }
+        // RFC 6855 §4: APPEND's UTF8 data item carries a literal8.
+        match cmd(b"a APPEND INBOX (\\Seen) UTF8 (~{3}\r\nabc)\r\n") {
+            Command::Append { message, flags, .. } => {
+                assert_eq!((message.as_slice(), flags.len()), (&b"abc"[..], 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(b"a APPEND INBOX UTF8 ({3}\r\nabc)\r\n").is_err());
+        assert!(parse(b"a APPEND INBOX UTF8 (~{3}\r\nabc\r\n").is_err());
     }
 
     #[test]
@@ -2577,6 +2739,7 @@ mod tests {
                 b: s,
                 i: 0,
                 depth: 0,
+                utf8_names: false,
             };
             p.sequence_set().unwrap()
         };

@@ -21,13 +21,19 @@
 //!                                           mailcore_store::MailStore
 //! ```
 //!
-//! Extensions advertised after login, each exercised end to end in `tests/imap_e2e.rs` and
-//! `tests/imap/imaplib_client.py`: LITERAL+ (RFC 7888), SASL-IR, ID, ENABLE, IDLE, NAMESPACE,
-//! UIDPLUS, MOVE, CHILDREN, SPECIAL-USE, UNSELECT (RFC 3691), STATUS=SIZE (RFC 8438), ESEARCH
-//! (RFC 4731), LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE and QRESYNC
-//! (RFC 7162), QUOTA with QUOTA=RES-STORAGE (RFC 9208; limits come from
-//! `Account::quota_bytes`, SETQUOTA is refused) and BINARY (RFC 3516). IMAP4rev2 is not
-//! advertised: SEARCHRES and UTF8=ACCEPT are missing.
+//! Both IMAP4rev1 and IMAP4rev2 (RFC 9051) are advertised. Extensions advertised after login,
+//! each exercised end to end in `tests/imap_e2e.rs` and `tests/imap/imaplib_client.py`:
+//! LITERAL+ (RFC 7888), SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE, CHILDREN,
+//! SPECIAL-USE, UNSELECT (RFC 3691), STATUS=SIZE (RFC 8438), ESEARCH (RFC 4731),
+//! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE and QRESYNC (RFC 7162), QUOTA
+//! with QUOTA=RES-STORAGE (RFC 9208; limits come from `Account::quota_bytes`, SETQUOTA is
+//! refused), BINARY (RFC 3516), SEARCHRES (RFC 5182: `SEARCH RETURN (SAVE)` and `$`) and
+//! UTF8=ACCEPT (RFC 6855: UTF-8 mailbox names once enabled, APPEND's `UTF8` data item).
+//! LITERAL- is not listed: IMAP4rev2 implies it and LITERAL+ is its superset.
+//!
+//! `ENABLE IMAP4rev2` switches a session to RFC 9051 behaviour: SEARCH is answered with
+//! ESEARCH, SELECT/EXAMINE send no `RECENT` response and no `UNSEEN` code but a `LIST`
+//! response for the mailbox, and mailbox names are UTF-8 (as after `ENABLE UTF8=ACCEPT`).
 //!
 //! Decoding has an explicit contract ([`command::Decoded`]): need more bytes, a literal was
 //! announced (answer `+`), a command, or a malformed command that is answered `BAD` without
@@ -66,6 +72,7 @@
 
 pub mod command;
 pub mod datetime;
+pub mod decode;
 pub mod fetch;
 pub mod literal;
 pub mod mailbox;

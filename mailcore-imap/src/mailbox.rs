@@ -17,7 +17,7 @@ use crate::command::{
     SequenceSet, StatusItem, StoreMode, Tag,
 };
 use crate::response::{
-    Status, status, write_flags, write_literal, write_literal8, write_mailbox, write_string,
+    Status, status, write_flags, write_literal, write_literal8, write_mailbox_as, write_string,
 };
 
 /// The selected mailbox as the client knows it.
@@ -44,6 +44,9 @@ pub struct Selection {
     condstore: bool,
     /// Whether QRESYNC is enabled (VANISHED instead of EXPUNGE).
     qresync: bool,
+    /// UIDs saved by `SEARCH RETURN (SAVE)`, ascending: what `$` names (RFC 5182). It lives
+    /// with the selection, so SELECT, EXAMINE, UNSELECT and CLOSE reset it.
+    saved: Vec<u32>,
 }
 
 impl Selection {
@@ -57,9 +60,17 @@ impl Selection {
         self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
     }
 
-    /// The `(seq, uid)` pairs a set names; `None` if a sequence number is out of range.
+    /// The `(seq, uid)` pairs a set names; `None` if a sequence number is out of range. `$`
+    /// names the saved search result, less the messages expunged since (RFC 5182 §2.1).
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Option<Vec<(u32, u32)>> {
-        if uid {
+        if set.is_saved() {
+            Some(
+                self.saved
+                    .iter()
+                    .filter_map(|&u| self.seq_of(u).map(|s| (s, u)))
+                    .collect(),
+            )
+        } else if uid {
             Some(
                 set.select(&self.uids)
                     .into_iter()
@@ -255,8 +266,10 @@ pub struct Mailboxes {
     enabled: BTreeSet<&'static str>,
 }
 
-/// Extensions `ENABLE` can turn on.
-pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC"];
+/// Extensions `ENABLE` can turn on. `IMAP4rev2` (RFC 9051) switches SEARCH to ESEARCH
+/// responses, drops the `RECENT` response and the `UNSEEN` code from SELECT, adds SELECT's
+/// `LIST` response, and implies UTF-8 mailbox names like `UTF8=ACCEPT` (RFC 6855).
+pub const ENABLEABLE: &[&str] = &["CONDSTORE", "QRESYNC", "IMAP4rev2", "UTF8=ACCEPT"];
 
 impl std::fmt::Debug for Mailboxes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -333,6 +346,26 @@ impl Mailboxes {
     /// Whether CONDSTORE is in use.
     pub fn condstore(&self) -> bool {
         self.condstore
+    }
+
+    /// Empties the saved search result `$` (a `SEARCH RETURN (SAVE)` failed to parse,
+    /// RFC 5182 §2.1).
+    pub fn forget_saved(&mut self) {
+        if let Some(sel) = self.selected.as_mut() {
+            sel.saved.clear();
+        }
+    }
+
+    /// Whether `ENABLE IMAP4rev2` was accepted (RFC 9051 behaviour).
+    pub fn imap4rev2(&self) -> bool {
+        self.enabled.contains("IMAP4rev2")
+    }
+
+    /// Whether mailbox names are UTF-8 rather than modified UTF-7: `UTF8=ACCEPT` or
+    /// `IMAP4rev2` is enabled. The session's decoder must follow
+    /// ([`crate::session::Session::set_utf8_names`]).
+    pub fn utf8_names(&self) -> bool {
+        self.imap4rev2() || self.enabled.contains("UTF8=ACCEPT")
     }
 
     /// The account's storage quota as `(used KiB, limit KiB)`; `None` without a limit.
@@ -528,7 +561,7 @@ impl Mailboxes {
                     self.enable_condstore();
                 }
                 let deleted = self.deleted_counts(info.id, &items).await?;
-                write_status(out, &info, &items, deleted);
+                write_status(out, &info, &items, deleted, self.utf8_names());
                 Ok(ok(tag, None, "STATUS completed"))
             }
             Command::Append {
@@ -623,11 +656,15 @@ impl Mailboxes {
                         out.push(b' ');
                         out.extend_from_slice(known.as_bytes());
                     }
-                    if known == "QRESYNC" {
-                        // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
-                        self.qresync = true;
+                    match known {
+                        "QRESYNC" => {
+                            // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+                            self.qresync = true;
+                            self.enable_condstore();
+                        }
+                        "CONDSTORE" => self.enable_condstore(),
+                        _ => {}
                     }
-                    self.enable_condstore();
                 }
                 out.extend_from_slice(b"\r\n");
                 Ok(ok(tag, None, "ENABLE completed"))
@@ -638,7 +675,7 @@ impl Mailboxes {
                 };
                 let quota = self.storage_quota().await?;
                 out.extend_from_slice(b"* QUOTAROOT ");
-                write_mailbox(out, &info.name);
+                write_mailbox_as(out, &info.name, self.utf8_names());
                 if quota.is_some() {
                     out.extend_from_slice(b" \"\"");
                 }
@@ -721,9 +758,30 @@ impl Mailboxes {
                     .as_bytes(),
             );
         }
-        out.extend_from_slice(format!("* {} EXISTS\r\n* 0 RECENT\r\n", uids.len()).as_bytes());
-        if let Some(pos) = metas.iter().position(|m| !m.flags.seen) {
-            out.extend_from_slice(format!("* OK [UNSEEN {}] First unseen\r\n", pos + 1).as_bytes());
+        let rev2 = self.imap4rev2();
+        out.extend_from_slice(format!("* {} EXISTS\r\n", uids.len()).as_bytes());
+        if rev2 {
+            // RFC 9051 §6.3.2: no RECENT, no UNSEEN code; a LIST response with the name.
+            let boxes = self.store.list_mailboxes(self.account).await?;
+            let prefix = format!("{}{DELIMITER}", info.name);
+            let mut attrs = vec![if boxes.iter().any(|b| b.name.starts_with(&prefix)) {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }];
+            if let Some(role) = info.role {
+                attrs.push(role.attribute());
+            }
+            out.extend_from_slice(format!("* LIST ({}) \"/\" ", attrs.join(" ")).as_bytes());
+            write_mailbox_as(out, &info.name, self.utf8_names());
+            out.extend_from_slice(b"\r\n");
+        } else {
+            out.extend_from_slice(b"* 0 RECENT\r\n");
+            if let Some(pos) = metas.iter().position(|m| !m.flags.seen) {
+                out.extend_from_slice(
+                    format!("* OK [UNSEEN {}] First unseen\r\n", pos + 1).as_bytes(),
+                );
+            }
         }
         out.extend_from_slice(
             format!(
@@ -773,6 +831,7 @@ impl Mailboxes {
             pending_expunge: BTreeSet::new(),
             condstore: self.condstore,
             qresync: self.qresync,
+            saved: Vec::new(),
         });
         let code = if read_only { "READ-ONLY" } else { "READ-WRITE" };
         Ok(ok(
@@ -915,7 +974,7 @@ impl Mailboxes {
                 // Nothing more to say.
             }
             out.extend_from_slice(format!("* {cmd} ({}) \"/\" ", attrs.join(" ")).as_bytes());
-            write_mailbox(out, name);
+            write_mailbox_as(out, name, self.utf8_names());
             if child_info {
                 out.extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))");
             }
@@ -924,7 +983,13 @@ impl Mailboxes {
                 && !options.return_status.is_empty()
             {
                 let deleted = self.deleted_counts(info.id, &options.return_status).await?;
-                write_status(out, info, &options.return_status, deleted);
+                write_status(
+                    out,
+                    info,
+                    &options.return_status,
+                    deleted,
+                    self.utf8_names(),
+                );
             }
         }
         Ok(ok(tag, None, &format!("{cmd} completed")))
@@ -981,6 +1046,13 @@ impl Mailboxes {
         };
         let Some(targets) = sel.resolve(set, uid) else {
             return Ok(bad(tag, "Invalid message sequence number"));
+        };
+        let saved_set;
+        let set = if set.is_saved() {
+            saved_set = SequenceSet::from_sorted(&sel.saved);
+            &saved_set
+        } else {
+            set
         };
         if let (true, Some(since)) = (vanished, changed_since) {
             // RFC 7162 §3.2.6: UIDs of the set expunged after CHANGEDSINCE (those the client
@@ -1233,6 +1305,17 @@ impl Mailboxes {
         key: &SearchKey,
         out: &mut Vec<u8>,
     ) -> Result<Vec<u8>, StoreError> {
+        let save = ret
+            .as_ref()
+            .is_some_and(|r| r.contains(&SearchReturn::Save));
+        let saved = match self.selected.as_mut() {
+            // RFC 5182 §2.1: a SEARCH ... SAVE that fails leaves `$` empty; the key may
+            // still use the previous `$`.
+            Some(sel) if save => std::mem::take(&mut sel.saved),
+            Some(sel) => sel.saved.clone(),
+            None => Vec::new(),
+        };
+        let key = &substitute_saved(key, &saved);
         if let Some(c) = &charset
             && !c.eq_ignore_ascii_case("UTF-8")
             && !c.eq_ignore_ascii_case("US-ASCII")
@@ -1279,6 +1362,34 @@ impl Mailboxes {
         }
         let nums: Vec<u32> = found.iter().map(|f| if uid { f.1 } else { f.0 }).collect();
         let max_modseq = found.iter().map(|f| f.2).max().unwrap_or_default();
+        let mut ret = ret;
+        if let Some(opts) = ret.as_mut() {
+            if save {
+                // RFC 5182 §2.4: with MIN and/or MAX only those are saved, otherwise all.
+                let min = opts.contains(&SearchReturn::Min);
+                let max = opts.contains(&SearchReturn::Max);
+                let mut uids: Vec<u32> = if min || max {
+                    let first = found.first().filter(|_| min).map(|f| f.1);
+                    let last = found.last().filter(|_| max).map(|f| f.1);
+                    first.into_iter().chain(last).collect()
+                } else {
+                    found.iter().map(|f| f.1).collect()
+                };
+                uids.sort_unstable();
+                uids.dedup();
+                if let Some(sel) = self.selected.as_mut() {
+                    sel.saved = uids;
+                }
+                opts.retain(|o| *o != SearchReturn::Save);
+                if opts.is_empty() {
+                    // SAVE alone: no ESEARCH response (RFC 5182 §2.1).
+                    return Ok(ok(tag, None, "SEARCH completed"));
+                }
+            }
+        } else if self.imap4rev2() {
+            // RFC 9051 §6.4.4: IMAP4rev2 clients get ESEARCH, never SEARCH.
+            ret = Some(vec![SearchReturn::All]);
+        }
         match ret {
             None => {
                 out.extend_from_slice(b"* SEARCH");
@@ -1317,6 +1428,7 @@ impl Mailboxes {
                         SearchReturn::Count => {
                             out.extend_from_slice(format!(" COUNT {}", nums.len()).as_bytes());
                         }
+                        SearchReturn::Save => {}
                         SearchReturn::All => {
                             if !nums.is_empty() {
                                 let mut sorted = nums.clone();
@@ -1339,6 +1451,23 @@ impl Mailboxes {
     }
 }
 
+/// The key with `$` (in a sequence set or `UID $`) replaced by the saved UIDs.
+fn substitute_saved(key: &SearchKey, saved: &[u32]) -> SearchKey {
+    match key {
+        SearchKey::Seq(set) | SearchKey::Uid(set) if set.is_saved() => {
+            // An empty result stays `$`, which matches nothing.
+            SearchKey::Uid(SequenceSet::from_sorted(saved))
+        }
+        SearchKey::And(k) => SearchKey::And(k.iter().map(|k| substitute_saved(k, saved)).collect()),
+        SearchKey::Not(k) => SearchKey::Not(Box::new(substitute_saved(k, saved))),
+        SearchKey::Or(a, b) => SearchKey::Or(
+            Box::new(substitute_saved(a, saved)),
+            Box::new(substitute_saved(b, saved)),
+        ),
+        k => k.clone(),
+    }
+}
+
 fn contains_modseq(key: &SearchKey) -> bool {
     match key {
         SearchKey::ModSeq(_) => true,
@@ -1356,9 +1485,15 @@ struct Deleted {
     bytes: u64,
 }
 
-fn write_status(out: &mut Vec<u8>, info: &MailboxInfo, items: &[StatusItem], deleted: Deleted) {
+fn write_status(
+    out: &mut Vec<u8>,
+    info: &MailboxInfo,
+    items: &[StatusItem],
+    deleted: Deleted,
+    utf8: bool,
+) {
     out.extend_from_slice(b"* STATUS ");
-    write_mailbox(out, &info.name);
+    write_mailbox_as(out, &info.name, utf8);
     out.extend_from_slice(b" (");
     let values: Vec<String> = items
         .iter()
@@ -1581,6 +1716,7 @@ mod tests {
             pending_expunge: BTreeSet::new(),
             condstore: false,
             qresync: false,
+            saved: Vec::new(),
         };
         assert_eq!(
             sel.resolve(&SequenceSet::from_sorted(&[2, 3]), false)
@@ -1624,5 +1760,14 @@ mod tests {
         let out = String::from_utf8(sel.apply(&changes, true)).unwrap();
         assert_eq!(out, "* VANISHED 5,12\r\n");
         assert_eq!(sel.exists(), 1);
+        // `$` (RFC 5182) resolves through the saved UIDs, less those expunged since.
+        sel.saved = vec![9, 12];
+        assert_eq!(sel.resolve(&SequenceSet::saved(), false).unwrap(), [(1, 9)]);
+        assert_eq!(sel.resolve(&SequenceSet::saved(), true).unwrap(), [(1, 9)]);
+        let key = SearchKey::Not(Box::new(SearchKey::Seq(SequenceSet::saved())));
+        assert_eq!(
+            substitute_saved(&key, &[9, 12]),
+            SearchKey::Not(Box::new(SearchKey::Uid(SequenceSet::from_sorted(&[9, 12]))))
+        );
     }
 }

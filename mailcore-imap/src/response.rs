@@ -87,6 +87,30 @@ pub fn write_mailbox(out: &mut Vec<u8>, name: &str) {
     write_string(out, crate::utf7::encode(name).as_bytes());
 }
 
+/// Writes a mailbox name as UTF-8 when `utf8` (UTF8=ACCEPT or IMAP4rev2 enabled, RFC 6855
+/// §3), otherwise in modified UTF-7 like [`write_mailbox`].
+pub fn write_mailbox_as(out: &mut Vec<u8>, name: &str, utf8: bool) {
+    if utf8 {
+        // RFC 9051 §4.3 / RFC 6855 §3: `quoted` may carry UTF-8 once it is enabled. A name
+        // is valid UTF-8 with no CR, LF or NUL, so only the length can force a literal.
+        let b = name.as_bytes();
+        if b.len() <= MAX_QUOTED && !b.iter().any(|&c| matches!(c, 0 | b'\r' | b'\n')) {
+            out.push(b'"');
+            for &c in b {
+                if c == b'"' || c == b'\\' {
+                    out.push(b'\\');
+                }
+                out.push(c);
+            }
+            out.push(b'"');
+        } else {
+            write_literal(out, b);
+        }
+    } else {
+        write_mailbox(out, name);
+    }
+}
+
 /// Writes a flag list `(\Seen $Forwarded)`.
 pub fn write_flags(out: &mut Vec<u8>, f: &Flags) {
     out.push(b'(');
@@ -190,6 +214,12 @@ mod tests {
         let mut out = Vec::new();
         write_mailbox(&mut out, "台北 & co");
         assert_eq!(out, b"\"&U,BTFw- &- co\"");
+        let mut out = Vec::new();
+        write_mailbox_as(&mut out, "台北 & \"co\"", true);
+        assert_eq!(out, "\"台北 & \\\"co\\\"\"".as_bytes());
+        let mut out = Vec::new();
+        write_mailbox_as(&mut out, "a&b", false);
+        assert_eq!(out, b"\"a&-b\"");
         let mut f = Flags {
             seen: true,
             ..Default::default()

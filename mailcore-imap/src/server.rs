@@ -248,7 +248,12 @@ impl Conn {
                             .await
                     }
                     Event::Command { tag, command } => match self.mailboxes.as_mut() {
-                        Some(m) => Answer::Responses(m.run(&tag, command).await),
+                        Some(m) => {
+                            let out = m.run(&tag, command).await;
+                            // ENABLE UTF8=ACCEPT / IMAP4rev2 switch how names are read.
+                            session.set_utf8_names(m.utf8_names());
+                            Answer::Responses(out)
+                        }
                         None => Answer::Refused,
                     },
                     Event::IdleStarted => {
@@ -256,6 +261,12 @@ impl Conn {
                         if let Some(m) = self.mailboxes.as_mut() {
                             let updates = m.updates(true).await;
                             session.push_untagged(&updates);
+                        }
+                        continue;
+                    }
+                    Event::ForgetSavedSearch => {
+                        if let Some(m) = self.mailboxes.as_mut() {
+                            m.forget_saved();
                         }
                         continue;
                     }

@@ -125,6 +125,9 @@ pub enum Event {
     /// `+ idling` is queued: the shell may now push updates with [`Session::push_untagged`]
     /// until [`Event::IdleDone`]. No answer is expected.
     IdleStarted,
+    /// A `SEARCH RETURN (SAVE)` was answered `BAD`: empty the saved result `$`
+    /// ([`crate::mailbox::Mailboxes::forget_saved`], RFC 5182 §2.1). No answer is expected.
+    ForgetSavedSearch,
     /// `DONE` ended the IDLE: answer [`Answer::Responses`] with pending updates and the tagged
     /// `OK`.
     IdleDone {
@@ -218,6 +221,7 @@ impl Session {
     pub fn capabilities(&self) -> String {
         let mut caps = vec![
             "IMAP4rev1",
+            "IMAP4rev2",
             "LITERAL+",
             "SASL-IR",
             "ID",
@@ -235,9 +239,10 @@ impl Session {
                 caps.push("LOGINDISABLED");
             }
         } else {
-            // Each is covered end to end in tests/imap_e2e.rs (`extensions_over_raw_socket`)
-            // and tests/imap/imaplib_client.py. Not advertised: LITERAL- (LITERAL+, its
-            // superset, is; RFC 7888), and UTF8=ACCEPT and SEARCHRES, so not IMAP4rev2.
+            // Each is covered end to end in tests/imap_e2e.rs (`extensions_over_raw_socket`,
+            // `imap4rev2_over_raw_socket`) and tests/imap/imaplib_client.py. LITERAL- is not
+            // listed: IMAP4rev2 implies it (RFC 9051 §4.3) and LITERAL+, its superset, is
+            // advertised (RFC 7888 §4).
             caps.extend([
                 "UIDPLUS",
                 "MOVE",
@@ -253,6 +258,8 @@ impl Session {
                 "QUOTA",
                 "QUOTA=RES-STORAGE",
                 "BINARY",
+                "SEARCHRES",
+                "UTF8=ACCEPT",
             ]);
         }
         caps.join(" ")
@@ -309,6 +316,14 @@ impl Session {
         if !self.closed {
             self.output.extend_from_slice(bytes);
         }
+    }
+
+    /// Reads mailbox names in later commands as UTF-8 instead of modified UTF-7; the shell
+    /// calls this once `ENABLE UTF8=ACCEPT` or `ENABLE IMAP4rev2` succeeded
+    /// ([`crate::mailbox::Mailboxes::utf8_names`]). Commands are decoded only after the
+    /// previous one is answered, so a pipelined command after the ENABLE is read correctly.
+    pub fn set_utf8_names(&mut self, on: bool) {
+        self.decoder.set_utf8_names(on);
     }
 
     /// The TLS handshake after [`Event::StartTls`] succeeded.
@@ -377,10 +392,17 @@ impl Session {
                     Decoded::LiteralAnnounced { .. } => self
                         .output
                         .extend_from_slice(b"+ Ready for literal data\r\n"),
-                    Decoded::Malformed { tag, reason, fatal } => {
+                    Decoded::Malformed {
+                        tag,
+                        reason,
+                        fatal,
+                        forgets_saved,
+                    } => {
                         self.bad(tag.as_deref(), &reason);
                         if fatal {
                             self.close_with("Cannot resynchronise after an invalid literal");
+                        } else if forgets_saved && self.authenticated {
+                            return Some(Event::ForgetSavedSearch);
                         }
                     }
                     Decoded::Command { tag, command } => {
@@ -714,12 +736,45 @@ mod tests {
         ] {
             assert!(o.contains(&format!(" {cap}")), "{cap}: {o}");
         }
-        assert!(!o.contains("IMAP4rev2") && !o.contains("LITERAL-"), "{o}");
+        assert!(
+            o.contains(" IMAP4rev2 ") && o.contains(" SEARCHRES") && o.contains(" UTF8=ACCEPT"),
+            "{o}"
+        );
+        assert!(!o.contains("LITERAL-"), "{o}");
         match s.poll_event() {
             Some(Event::Command {
                 command: Command::Enable(caps),
                 ..
             }) => assert_eq!(caps, ["CONDSTORE"]),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn failed_search_save_and_utf8_names() {
+        let mut s = session(true);
+        s.handle_input(b"a SEARCH RETURN (SAVE) NONSENSE\r\n");
+        assert_eq!(s.poll_event(), None, "not logged in: no event");
+        assert!(out(&mut s).starts_with("a BAD"));
+        s.handle_input(b"b LOGIN u p\r\n");
+        s.poll_event();
+        s.answer(Answer::LoggedIn);
+        s.take_output();
+        s.handle_input(b"c SEARCH RETURN (SAVE) NONSENSE\r\nd NOOP\r\n");
+        assert_eq!(s.poll_event(), Some(Event::ForgetSavedSearch));
+        assert!(out(&mut s).starts_with("c BAD"));
+        assert!(matches!(s.poll_event(), Some(Event::Command { .. })));
+        s.answer(Answer::Responses(b"d OK NOOP completed\r\n".to_vec()));
+        s.handle_input(b"e SEARCH RETURN (COUNT) NONSENSE\r\n");
+        assert_eq!(s.poll_event(), None);
+        assert!(out(&mut s).contains("e BAD"));
+        s.set_utf8_names(true);
+        s.handle_input(b"f CREATE \"a&b\"\r\n");
+        match s.poll_event() {
+            Some(Event::Command {
+                command: Command::Create(name),
+                ..
+            }) => assert_eq!(name, "a&b"),
             other => panic!("{other:?}"),
         }
     }

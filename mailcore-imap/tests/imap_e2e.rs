@@ -364,6 +364,179 @@ fn highest_modseq(select: &str) -> u64 {
     select[start..end].parse().unwrap()
 }
 
+/// SEARCHRES (RFC 5182), UTF8=ACCEPT (RFC 6855) and `ENABLE IMAP4rev2` (RFC 9051) over a
+/// real socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn imap4rev2_over_raw_socket() {
+    let f = fixture("rev2").await;
+    let login = format!("LOGIN {USER} \"{PASSWORD}\"");
+    let mut c = Raw::connect(f.plain_port).await;
+    let caps = c.ok(&login).await;
+    for cap in [
+        "IMAP4rev1",
+        "IMAP4rev2",
+        "SEARCHRES",
+        "UTF8=ACCEPT",
+        "ESEARCH",
+    ] {
+        assert!(caps.contains(&format!(" {cap}")), "{cap} missing: {caps}");
+    }
+
+    // RFC 5182 SEARCHRES, in IMAP4rev1 mode (SEARCH still answers `* SEARCH`).
+    let out = c.ok("SELECT INBOX").await;
+    assert!(out.contains("* 0 RECENT\r\n"), "{out}");
+    let out = c.ok("SEARCH RETURN (SAVE) FROM alice").await;
+    assert!(
+        !out.contains("ESEARCH") && !out.contains("* SEARCH"),
+        "SAVE alone returns nothing: {out}"
+    );
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(
+        out.contains("* 1 FETCH (UID 1)\r\n") && !out.contains("* 2 FETCH"),
+        "{out}"
+    );
+    // With MIN and MAX only those are saved.
+    let out = c.ok("SEARCH RETURN (SAVE MIN MAX) ALL").await;
+    assert!(
+        out.contains(&format!("* ESEARCH (TAG \"t{}\") MIN 1 MAX 3\r\n", c.n)),
+        "{out}"
+    );
+    let out = c.ok("UID SEARCH UID $").await;
+    assert!(out.contains("* SEARCH 1 3\r\n"), "{out}");
+    let out = c.ok("SEARCH NOT $").await;
+    assert!(out.contains("* SEARCH 2\r\n"), "{out}");
+    let out = c.ok("STORE $ +FLAGS (\\Flagged)").await;
+    assert!(
+        out.contains("* 1 FETCH (FLAGS (\\Flagged))")
+            && out.contains("* 3 FETCH (FLAGS (\\Flagged))")
+            && !out.contains("* 2 FETCH"),
+        "{out}"
+    );
+    let out = c.ok("UID STORE $ -FLAGS.SILENT (\\Flagged)").await;
+    assert!(!out.contains("FETCH"), "{out}");
+    let out = c.ok("UID FETCH $ (FLAGS)").await;
+    assert!(
+        out.contains("* 1 FETCH (UID 1 FLAGS ())") && out.contains("* 3 FETCH (UID 3 FLAGS ())"),
+        "{out}"
+    );
+    let out = c.ok("COPY $ Archive").await;
+    assert!(out.contains("OK [COPYUID "), "{out}");
+    // The search result can be saved from a search that uses it.
+    c.ok("SEARCH RETURN (SAVE) $ FROM carol").await;
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(
+        out.contains("* 3 FETCH (UID 3)") && !out.contains("* 1 FETCH"),
+        "{out}"
+    );
+    // A failed SEARCH ... SAVE empties `$`.
+    let out = c.cmd("SEARCH RETURN (SAVE) CHARSET KOI8-R ALL").await;
+    assert!(out.contains(&format!("t{} NO [BADCHARSET", c.n)), "{out}");
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(!out.contains("FETCH ("), "{out}");
+    // So does one answered BAD.
+    c.ok("SEARCH RETURN (SAVE) ALL").await;
+    let out = c.cmd("UID SEARCH RETURN (SAVE COUNT) FROBNICATE").await;
+    assert!(out.contains(&format!("t{} BAD", c.n)), "{out}");
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(!out.contains("FETCH ("), "{out}");
+    // UNSELECT (like SELECT, EXAMINE and CLOSE) forgets it.
+    c.ok("SEARCH RETURN (SAVE) ALL").await;
+    c.ok("UNSELECT").await;
+    c.ok("EXAMINE INBOX").await;
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(!out.contains("FETCH ("), "{out}");
+    c.ok("SELECT Archive").await;
+    c.ok("SEARCH RETURN (SAVE) ALL").await;
+    let out = c.ok("MOVE $ Trash").await;
+    assert!(
+        out.contains("* OK [COPYUID ") && out.contains("* 1 EXPUNGE\r\n* 1 EXPUNGE\r\n"),
+        "{out}"
+    );
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(
+        !out.contains("FETCH ("),
+        "expunged messages leave `$`: {out}"
+    );
+    c.ok("UNSELECT").await;
+
+    // Before UTF8=ACCEPT names are modified UTF-7 both ways.
+    c.ok("CREATE \"&ZeVnLIqe-\"").await;
+    let out = c.ok("LIST \"\" \"&ZeVnLIqe-\"").await;
+    assert!(out.contains("\"/\" \"&ZeVnLIqe-\"\r\n"), "{out}");
+    let out = c.ok("ENABLE UTF8=ACCEPT").await;
+    assert!(out.contains("* ENABLED UTF8=ACCEPT\r\n"), "{out}");
+    let out = c.ok("LIST \"\" \"*\"").await;
+    assert!(
+        out.contains("\"/\" \"日本語\"\r\n") && !out.contains("&ZeVnLIqe-"),
+        "{out}"
+    );
+    // `&` is now just a character.
+    c.ok("CREATE \"Tom & Jerry\"").await;
+    let out = c.ok("STATUS \"Tom & Jerry\" (MESSAGES)").await;
+    assert!(
+        out.contains("* STATUS \"Tom & Jerry\" (MESSAGES 0)\r\n"),
+        "{out}"
+    );
+    let out = c.ok("STATUS \"日本語\" (MESSAGES)").await;
+    assert!(
+        out.contains("* STATUS \"日本語\" (MESSAGES 0)\r\n"),
+        "{out}"
+    );
+    // RFC 6855 §4: APPEND's UTF8 data item.
+    let msg = "From: jörg@example.com\r\nSubject: grüße\r\n\r\nhallo\r\n";
+    let out = c
+        .send(format!("APPEND \"日本語\" UTF8 (~{{{}+}}\r\n{msg})", msg.len()).as_bytes())
+        .await;
+    assert!(out.contains(&format!("t{} OK [APPENDUID ", c.n)), "{out}");
+    let out = c.ok("SELECT \"日本語\"").await;
+    assert!(out.contains("* 1 EXISTS"), "{out}");
+    let out = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT)])").await;
+    assert!(out.contains("Subject: grüße"), "{out}");
+
+    // ENABLE IMAP4rev2: ESEARCH for SEARCH, no RECENT, a LIST in SELECT, UTF-8 names.
+    let mut c = Raw::connect(f.plain_port).await;
+    c.ok(&login).await;
+    let out = c.ok("ENABLE IMAP4rev2").await;
+    assert!(out.contains("* ENABLED IMAP4rev2\r\n"), "{out}");
+    let out = c.ok("SELECT INBOX").await;
+    assert!(!out.contains("RECENT") && !out.contains("[UNSEEN"), "{out}");
+    assert!(
+        out.contains("* LIST (\\HasNoChildren) \"/\" \"INBOX\"\r\n")
+            && out.contains("* 3 EXISTS\r\n")
+            && out.contains("[UIDVALIDITY ")
+            && out.contains("[UIDNEXT "),
+        "{out}"
+    );
+    let out = c.ok("SEARCH FROM alice").await;
+    assert!(
+        out.contains(&format!("* ESEARCH (TAG \"t{}\") ALL 1\r\n", c.n))
+            && !out.contains("* SEARCH"),
+        "{out}"
+    );
+    let out = c.ok("UID SEARCH FROM nobody").await;
+    assert!(
+        out.contains(&format!("* ESEARCH (TAG \"t{}\") UID\r\n", c.n)),
+        "{out}"
+    );
+    let out = c.ok("SEARCH RETURN (SAVE) FROM bob").await;
+    assert!(!out.contains("ESEARCH"), "{out}");
+    let out = c.ok("FETCH $ (UID)").await;
+    assert!(out.contains("* 2 FETCH (UID 2)\r\n"), "{out}");
+    let out = c.ok("LIST \"\" \"日*\"").await;
+    assert!(out.contains("\"/\" \"日本語\"\r\n"), "{out}");
+    let out = c.ok("SELECT \"Tom & Jerry\"").await;
+    assert!(
+        out.contains("* LIST (\\HasNoChildren) \"/\" \"Tom & Jerry\"\r\n"),
+        "{out}"
+    );
+    let out = c.ok("SELECT Sent").await;
+    assert!(
+        out.contains("* OK [CLOSED]")
+            && out.contains("* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"\r\n"),
+        "{out}"
+    );
+}
+
 /// The extensions beyond RFC 3501's base, exchange by exchange over a real socket.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn extensions_over_raw_socket() {
@@ -386,7 +559,7 @@ async fn extensions_over_raw_socket() {
         assert!(login.contains(&format!(" {cap}")), "{cap} missing: {login}");
     }
     assert!(
-        !login.contains("IMAP4rev2") && !login.contains("LITERAL-"),
+        login.contains(" IMAP4rev1 IMAP4rev2 ") && !login.contains("LITERAL-"),
         "{login}"
     );
 
