@@ -30,7 +30,7 @@ impl LoginFailure {
 }
 
 /// Checks `user` (an account address or alias) and `password`. The argon2id verification runs
-/// on the blocking thread pool. `Err` is a store failure; `Ok(Err(..))` a refused login.
+/// on the bounded verification pool (`password::VERIFY_THREADS` threads). `Err` is a store failure; `Ok(Err(..))` a refused login.
 pub async fn login(
     store: &dyn Backend,
     user: &str,
@@ -46,11 +46,7 @@ pub async fn login(
     let Some(hash) = account.password_hash.clone() else {
         return Ok(Err(LoginFailure::BadPassword));
     };
-    let password = password.to_owned();
-    let ok =
-        tokio::task::spawn_blocking(move || crate::password::verify_password(&password, &hash))
-            .await
-            .unwrap_or(false);
+    let ok = crate::password::verify_password_async(password, &hash).await;
     if !ok {
         return Ok(Err(LoginFailure::BadPassword));
     }

@@ -35,6 +35,63 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// Most password verifications running at once. Each argon2id run holds a 19 MiB work area;
+/// running them on a few dedicated threads bounds both the CPU a login burst takes and the
+/// memory the allocator keeps afterwards (per-thread arenas would otherwise each retain one).
+pub const VERIFY_THREADS: usize = 2;
+
+type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
+
+fn verifier() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>> {
+    static POOL: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>> =
+        std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel::<Job>();
+        let rx = std::sync::Arc::new(std::sync::Mutex::new(rx));
+        for i in 0..VERIFY_THREADS {
+            let rx = rx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("mailcore-argon2-{i}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok((password, hash, reply)) = job else {
+                            return;
+                        };
+                        let _ = reply.send(verify_password(&password, &hash));
+                    }
+                });
+            if spawned.is_err() {
+                return None;
+            }
+        }
+        Some(std::sync::Mutex::new(tx))
+    })
+    .as_ref()
+}
+
+/// Verifies a password on the bounded verification pool ([`VERIFY_THREADS`] threads) without
+/// blocking the async runtime. Falls back to the blocking thread pool if the pool cannot run.
+pub async fn verify_password_async(password: &str, hash: &str) -> bool {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let sent = verifier()
+        .and_then(|pool| pool.lock().ok())
+        .is_some_and(|pool| {
+            pool.send((password.to_owned(), hash.to_owned(), tx))
+                .is_ok()
+        });
+    if sent {
+        return rx.await.unwrap_or(false);
+    }
+    let (password, hash) = (password.to_owned(), hash.to_owned());
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +105,23 @@ mod tests {
         assert!(!verify_password("x", "not a hash"));
         assert_ne!(hash_password("correct horse").unwrap(), h, "salted");
         assert!(hash_password("").is_err());
+    }
+
+    #[tokio::test]
+    async fn verification_pool_answers_many_at_once() {
+        let h = hash_password("pw").unwrap();
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let h = h.clone();
+                tokio::spawn(async move {
+                    verify_password_async(if i % 2 == 0 { "pw" } else { "no" }, &h).await
+                })
+            })
+            .collect();
+        let mut results = Vec::new();
+        for t in tasks {
+            results.push(t.await.unwrap());
+        }
+        assert_eq!(results, [true, false, true, false, true, false]);
     }
 }
