@@ -52,8 +52,11 @@ pub struct ReaderConfig {
     /// Listeners; the defaults are POP3 127.0.0.1:2110 (STLS) and 2995 (implicit TLS), IMAP
     /// 127.0.0.1:2143 (STARTTLS) and 2993 (implicit TLS). An empty list disables the protocol.
     pub listeners: Option<Vec<ReaderListener>>,
-    /// Most simultaneous connections per client IP.
+    /// Most simultaneous connections per client IP (default 20).
     pub max_connections_per_ip: Option<usize>,
+    /// Most simultaneous connections in all (default 1,000; raise it for many idle IMAP
+    /// clients).
+    pub max_connections: Option<usize>,
 }
 
 impl ReaderConfig {
@@ -157,8 +160,10 @@ pub struct SmtpConfig {
     pub max_message_size: Option<usize>,
     /// Most recipients per message.
     pub max_recipients: Option<usize>,
-    /// Most simultaneous connections per client IP.
+    /// Most simultaneous connections per client IP (default 20).
     pub max_connections_per_ip: Option<usize>,
+    /// Most simultaneous connections in all (default 1,000).
+    pub max_connections: Option<usize>,
     /// Idle timeout in seconds.
     pub idle_timeout_secs: Option<u64>,
 }

@@ -58,10 +58,21 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
     let mut tasks = Vec::new();
     // One limiter per protocol: a client's connections are counted across all of that
     // protocol's listeners (default 20 per IP, 1,000 in all).
-    let limiter = |per_ip: Option<usize>| ConnectionLimiter::new(per_ip.unwrap_or(20), 1000);
-    let smtp_connections = limiter(config.smtp.max_connections_per_ip);
-    let pop3_connections = limiter(config.pop3.max_connections_per_ip);
-    let imap_connections = limiter(config.imap.max_connections_per_ip);
+    let limiter = |per_ip: Option<usize>, total: Option<usize>| {
+        ConnectionLimiter::new(per_ip.unwrap_or(20), total.unwrap_or(1000))
+    };
+    let smtp_connections = limiter(
+        config.smtp.max_connections_per_ip,
+        config.smtp.max_connections,
+    );
+    let pop3_connections = limiter(
+        config.pop3.max_connections_per_ip,
+        config.pop3.max_connections,
+    );
+    let imap_connections = limiter(
+        config.imap.max_connections_per_ip,
+        config.imap.max_connections,
+    );
     for (address, kind) in config.smtp.listeners() {
         let mode = if kind == ListenerKind::Mx {
             Mode::Mx
