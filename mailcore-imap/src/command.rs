@@ -565,7 +565,8 @@ pub enum Command {
         /// Items.
         items: Vec<StatusItem>,
     },
-    /// `APPEND mailbox [(flags)] [date-time] literal`.
+    /// `APPEND mailbox [(flags)] [date-time] literal`, with further messages for
+    /// MULTIAPPEND (RFC 3502).
     Append {
         /// Decoded mailbox name.
         mailbox: String,
@@ -575,6 +576,8 @@ pub enum Command {
         date: Option<i64>,
         /// The message.
         message: Vec<u8>,
+        /// Further messages appended atomically with the first (MULTIAPPEND).
+        more: Vec<AppendMessage>,
     },
     /// `IDLE`.
     Idle,
@@ -695,6 +698,17 @@ impl Command {
             Command::SetQuota { .. } => "SETQUOTA",
         }
     }
+}
+
+/// One further message of a MULTIAPPEND.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AppendMessage {
+    /// Flags.
+    pub flags: Vec<Flag>,
+    /// Internal date, seconds since the epoch.
+    pub date: Option<i64>,
+    /// The message.
+    pub message: Vec<u8>,
 }
 
 /// Why a command did not parse (answered with `BAD`).
@@ -935,6 +949,48 @@ impl<'a> Parser<'a> {
         let s = std::str::from_utf8(&self.b[start..self.i])
             .map_err(|_| ParseError("flag expected".into()))?;
         Flag::parse(s).ok_or_else(|| ParseError(format!("unsupported flag {s}")))
+    }
+
+    /// One message of APPEND: `[flag-list SP] [date-time SP] literal` (or the RFC 6855
+    /// `UTF8 (literal8)` form).
+    fn append_message(&mut self) -> Result<AppendMessage, ParseError> {
+        let mut flags = Vec::new();
+        if self.peek() == Some(b'(') {
+            flags = self.flag_list()?;
+            self.sp()?;
+        }
+        let mut date = None;
+        if self.peek() == Some(b'"') {
+            let s = self.string()?;
+            date = Some(
+                std::str::from_utf8(&s)
+                    .ok()
+                    .and_then(crate::datetime::parse_date_time)
+                    .ok_or_else(|| ParseError("invalid date-time".into()))?,
+            );
+            self.sp()?;
+        }
+        let message = if self.keyword("UTF8") {
+            // `UTF8 (~{n}...)`: a message with UTF-8 headers (RFC 6855 §4).
+            self.sp()?;
+            self.expect(b'(')?;
+            if self.peek() != Some(b'~') {
+                return err("literal8 expected");
+            }
+            let m = self.string_allowing_nul(true)?;
+            self.expect(b')')?;
+            m
+        } else {
+            if !matches!(self.peek(), Some(b'{') | Some(b'~')) {
+                return err("message literal expected");
+            }
+            self.string_allowing_nul(true)?
+        };
+        Ok(AppendMessage {
+            flags,
+            date,
+            message,
+        })
     }
 
     fn flag_list(&mut self) -> Result<Vec<Flag>, ParseError> {
@@ -1693,43 +1749,19 @@ impl<'a> Parser<'a> {
                 self.sp()?;
                 let mailbox = self.mailbox()?;
                 self.sp()?;
-                let mut flags = Vec::new();
-                if self.peek() == Some(b'(') {
-                    flags = self.flag_list()?;
+                let first = self.append_message()?;
+                // MULTIAPPEND (RFC 3502): more messages follow, separated by a space.
+                let mut more = Vec::new();
+                while self.peek() == Some(b' ') {
                     self.sp()?;
+                    more.push(self.append_message()?);
                 }
-                let mut date = None;
-                if self.peek() == Some(b'"') {
-                    let s = self.string()?;
-                    date = Some(
-                        std::str::from_utf8(&s)
-                            .ok()
-                            .and_then(crate::datetime::parse_date_time)
-                            .ok_or_else(|| ParseError("invalid date-time".into()))?,
-                    );
-                    self.sp()?;
-                }
-                let message = if self.keyword("UTF8") {
-                    // `UTF8 (~{n}...)`: a message with UTF-8 headers (RFC 6855 §4).
-                    self.sp()?;
-                    self.expect(b'(')?;
-                    if self.peek() != Some(b'~') {
-                        return err("literal8 expected");
-                    }
-                    let m = self.string_allowing_nul(true)?;
-                    self.expect(b')')?;
-                    m
-                } else {
-                    if !matches!(self.peek(), Some(b'{') | Some(b'~')) {
-                        return err("message literal expected");
-                    }
-                    self.string_allowing_nul(true)?
-                };
                 Ok(Command::Append {
                     mailbox,
-                    flags,
-                    date,
-                    message,
+                    flags: first.flags,
+                    date: first.date,
+                    message: first.message,
+                    more,
                 })
             }
             "GETQUOTA" => {
@@ -2228,22 +2260,28 @@ impl Command {
                 flags,
                 date,
                 message,
+                more,
             } => {
                 o.extend_from_slice(b"APPEND ");
                 write_mailbox(o, mailbox);
-                o.push(b' ');
-                if !flags.is_empty() {
-                    write_flags(o, flags);
+                let first = std::iter::once((flags, date, message));
+                for (flags, date, message) in
+                    first.chain(more.iter().map(|m| (&m.flags, &m.date, &m.message)))
+                {
                     o.push(b' ');
+                    if !flags.is_empty() {
+                        write_flags(o, flags);
+                        o.push(b' ');
+                    }
+                    if let Some(d) = date {
+                        o.extend_from_slice(
+                            format!("\"{}\" ", crate::datetime::format_date_time(*d)).as_bytes(),
+                        );
+                    }
+                    let tilde = if message.contains(&0) { "~" } else { "" };
+                    o.extend_from_slice(format!("{tilde}{{{}+}}\r\n", message.len()).as_bytes());
+                    o.extend_from_slice(message);
                 }
-                if let Some(d) = date {
-                    o.extend_from_slice(
-                        format!("\"{}\" ", crate::datetime::format_date_time(*d)).as_bytes(),
-                    );
-                }
-                let tilde = if message.contains(&0) { "~" } else { "" };
-                o.extend_from_slice(format!("{tilde}{{{}+}}\r\n", message.len()).as_bytes());
-                o.extend_from_slice(message);
             }
             Command::Expunge(Some(set)) => {
                 o.extend_from_slice(format!("UID EXPUNGE {set}").as_bytes())

@@ -23,7 +23,7 @@
 //!
 //! Both IMAP4rev1 and IMAP4rev2 (RFC 9051) are advertised. Extensions advertised after login,
 //! each exercised end to end in `tests/imap_e2e.rs` and `tests/imap/imaplib_client.py`:
-//! LITERAL+ (RFC 7888), SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MOVE, CHILDREN,
+//! LITERAL+ (RFC 7888), SASL-IR, ID, ENABLE, IDLE, NAMESPACE, UIDPLUS, MULTIAPPEND, MOVE, CHILDREN,
 //! SPECIAL-USE, UNSELECT (RFC 3691), STATUS=SIZE (RFC 8438), ESEARCH (RFC 4731),
 //! LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819), CONDSTORE and QRESYNC (RFC 7162), QUOTA
 //! with QUOTA=RES-STORAGE (RFC 9208; limits come from `Account::quota_bytes`, SETQUOTA is

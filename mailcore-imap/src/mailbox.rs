@@ -13,8 +13,8 @@ use mailcore_store::mailbox::{
 use mailcore_store::{Backend, StoreError};
 
 use crate::command::{
-    Command, FetchItem, Flag, ListOptions, Qresync, SearchKey, SearchReturn, Section, SectionText,
-    SequenceSet, StatusItem, StoreMode, Tag,
+    AppendMessage, Command, FetchItem, Flag, ListOptions, Qresync, SearchKey, SearchReturn,
+    Section, SectionText, SequenceSet, StatusItem, StoreMode, Tag,
 };
 use crate::response::{
     Status, status, write_flags, write_literal, write_literal8, write_mailbox_as, write_string,
@@ -569,30 +569,47 @@ impl Mailboxes {
                 flags,
                 date,
                 message,
+                more,
             } => {
                 let Some(info) = self.store.mailbox(self.account, &mailbox).await? else {
                     return Ok(no(tag, Some("TRYCREATE"), "No such mailbox"));
                 };
-                if message.is_empty() {
+                let messages: Vec<AppendMessage> = std::iter::once(AppendMessage {
+                    flags,
+                    date,
+                    message,
+                })
+                .chain(more)
+                .collect();
+                if messages.iter().any(|m| m.message.is_empty()) {
                     return Ok(no(tag, None, "Empty message"));
                 }
-                if self.over_quota(message.len() as u64).await? {
+                let total: u64 = messages.iter().map(|m| m.message.len() as u64).sum();
+                if self.over_quota(total).await? {
                     return Ok(no(tag, Some("OVERQUOTA"), "Quota exceeded"));
                 }
-                let done = self
-                    .store
-                    .append(
-                        info.id,
-                        NewMessage {
-                            raw: message.into(),
-                            flags: Flag::to_store(&flags),
-                            internal_date: date.unwrap_or_else(mailcore_store::now),
-                        },
-                    )
-                    .await?;
+                let now = mailcore_store::now();
+                let new: Vec<NewMessage> = messages
+                    .into_iter()
+                    .map(|m| NewMessage {
+                        raw: m.message.into(),
+                        flags: Flag::to_store(&m.flags),
+                        internal_date: m.date.unwrap_or(now),
+                    })
+                    .collect();
+                // One message or several, all or none (MULTIAPPEND, RFC 3502).
+                let done = self.store.append_many(info.id, new).await?;
+                let (Some(first), Some(last)) = (done.first(), done.last()) else {
+                    return Ok(no(tag, None, "Nothing appended"));
+                };
+                let uids = if first.uid == last.uid {
+                    first.uid.0.to_string()
+                } else {
+                    format!("{}:{}", first.uid.0, last.uid.0)
+                };
                 Ok(ok(
                     tag,
-                    Some(&format!("APPENDUID {} {}", done.uid_validity, done.uid.0)),
+                    Some(&format!("APPENDUID {} {uids}", first.uid_validity)),
                     "APPEND completed",
                 ))
             }

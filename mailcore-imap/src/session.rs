@@ -245,6 +245,7 @@ impl Session {
             // advertised (RFC 7888 §4).
             caps.extend([
                 "UIDPLUS",
+                "MULTIAPPEND",
                 "MOVE",
                 "CHILDREN",
                 "SPECIAL-USE",

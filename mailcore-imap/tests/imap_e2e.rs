@@ -927,3 +927,41 @@ async fn extensions_over_raw_socket() {
     q.ok("LOGOUT").await;
     c.ok("LOGOUT").await;
 }
+
+/// RFC 3502 MULTIAPPEND: several messages in one APPEND, appended all or none, consecutive UIDs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multiappend_over_raw_socket() {
+    let f = fixture("multiappend").await;
+    let mut c = Raw::connect(f.plain_port).await;
+    let login = c.ok(&format!("LOGIN {USER} \"{PASSWORD}\"")).await;
+    assert!(login.contains(" MULTIAPPEND"), "{login}");
+    let out = c.ok("SELECT INBOX").await;
+    assert!(out.contains("* 3 EXISTS"), "{out}");
+    let (a, b) = ("Subject: one\r\n\r\n1\r\n", "Subject: two\r\n\r\n2\r\n");
+    let cmd = format!(
+        "APPEND INBOX (\\Seen) {{{}+}}\r\n{a} (\\Flagged) \"01-Jan-2024 10:00:00 +0000\" {{{}+}}\r\n{b}",
+        a.len(),
+        b.len()
+    );
+    let out = c.send(cmd.as_bytes()).await;
+    assert!(out.contains(&format!("t{} OK [APPENDUID ", c.n)), "{out}");
+    assert!(
+        out.contains(" 4:5]"),
+        "consecutive UIDs 4:5 expected: {out}"
+    );
+    let out = c
+        .ok("UID FETCH 4:5 (FLAGS INTERNALDATE BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    assert!(out.contains("\\Seen") && out.contains("\\Flagged"), "{out}");
+    assert!(out.contains("01-Jan-2024 10:00:00 +0000"), "{out}");
+    assert!(
+        out.contains("Subject: one") && out.contains("Subject: two"),
+        "{out}"
+    );
+    // All or none: the second message is empty, so the first is not stored either.
+    let cmd = format!("APPEND INBOX {{{}+}}\r\n{a} {{0+}}\r\n", a.len());
+    let out = c.send(cmd.as_bytes()).await;
+    assert!(out.contains(&format!("t{} NO", c.n)), "{out}");
+    let out = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert!(out.contains("MESSAGES 5"), "{out}");
+}

@@ -151,15 +151,26 @@ fn command() -> impl Strategy<Value = Command> {
         (
             mailbox(),
             prop::collection::vec(flag(), 0..3),
-            prop::collection::vec(any::<u8>(), 1..200)
+            prop::collection::vec(any::<u8>(), 1..200),
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 1..50), 0..3)
         )
-            .prop_map(|(mailbox, mut flags, message)| {
+            .prop_map(|(mailbox, mut flags, message, more)| {
                 flags.dedup();
                 Command::Append {
                     mailbox,
                     flags,
                     date: Some(1_700_000_000),
                     message,
+                    // MULTIAPPEND: further messages, alternately with and without a date.
+                    more: more
+                        .into_iter()
+                        .enumerate()
+                        .map(|(i, message)| mailcore_imap::command::AppendMessage {
+                            flags: Vec::new(),
+                            date: (i % 2 == 0).then_some(1_600_000_000),
+                            message,
+                        })
+                        .collect(),
                 }
             }),
         (

@@ -489,6 +489,7 @@ fn cases() -> Vec<(&'static str, CaseFn)> {
         append_read_byte_identical,
         append_large_message,
         append_to_missing_mailbox_fails,
+        append_many_is_atomic_and_consecutive,
         uid_next_is_next_uid,
         concurrent_appends_unique_uids,
         modseq_strictly_increases,
@@ -1915,6 +1916,50 @@ async fn append_to_missing_mailbox_fails(s: Store) -> R {
     ensure!(
         matches!(&m, Ok(v) if v.is_empty()) || m.is_err(),
         "messages of a missing mailbox: {m:?}"
+    );
+    Ok(())
+}
+
+async fn append_many_is_atomic_and_consecutive(s: Store) -> R {
+    let fx = fixture(s).await?;
+    let s = &fx.s;
+    let inbox = fx.inbox().await?;
+    let raws: Vec<Bytes> = (0..3).map(|i| small(&format!("multi {i}"))).collect();
+    let done = s
+        .append_many(
+            inbox.id,
+            raws.iter()
+                .map(|r| new_message(r, Flags::default()))
+                .collect(),
+        )
+        .await
+        .ctx("append_many")?;
+    ensure_eq!(done.len(), 3);
+    for w in done.windows(2) {
+        ensure_eq!(w[1].uid.0, w[0].uid.0 + 1);
+        ensure!(w[1].modseq > w[0].modseq, "MODSEQ must increase");
+    }
+    for (a, raw) in done.iter().zip(&raws) {
+        ensure_eq!(
+            s.read_message(inbox.id, a.uid).await.ctx("read")?,
+            Some(raw.clone())
+        );
+    }
+    ensure_eq!(fx.by_id(inbox.id).await?.messages, 3);
+    // All or none: a missing mailbox stores nothing.
+    let r = s
+        .append_many(
+            NO_MAILBOX,
+            raws.iter()
+                .map(|r| new_message(r, Flags::default()))
+                .collect(),
+        )
+        .await;
+    ensure!(r.is_err(), "append_many to a missing mailbox: {r:?}");
+    ensure_eq!(fx.by_id(inbox.id).await?.messages, 3);
+    ensure_eq!(
+        s.append_many(inbox.id, Vec::new()).await.ctx("empty")?,
+        Vec::new()
     );
     Ok(())
 }

@@ -352,6 +352,14 @@ pub trait MailStore: Send + Sync {
     /// Appends one message; returns after it is durable.
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended>;
 
+    /// Appends several messages to one mailbox atomically: all or none, durable on return,
+    /// with consecutive UIDs in the given order (IMAP MULTIAPPEND, RFC 3502).
+    async fn append_many(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Appended>>;
+
     /// Stores one message (one blob) into several mailboxes atomically: all or none, durable
     /// on return. This is local delivery to several recipients.
     async fn deliver(

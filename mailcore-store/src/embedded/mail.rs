@@ -498,6 +498,47 @@ impl MailStore for Embedded {
         Ok(appended)
     }
 
+    async fn append_many(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Appended>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids = Vec::with_capacity(messages.len());
+        for m in &messages {
+            ids.push(blob_id(&m.raw).await?);
+        }
+        let (appended, change) = self
+            .write(move |tx| {
+                let mut head = Head::load(tx, mailbox)?;
+                let mut appended = Vec::with_capacity(messages.len());
+                for (message, id) in messages.iter().zip(&ids) {
+                    insert_blob(tx, id, &message.raw)?;
+                    let modseq = head.bump();
+                    let row = Row0 {
+                        flags: &message.flags,
+                        internal_date: message.internal_date,
+                        size: message.raw.len() as u64,
+                        blob: id,
+                    };
+                    let uid = insert_message(tx, &mut head, modseq, &row)?;
+                    appended.push(Appended {
+                        mailbox,
+                        uid_validity: head.uid_validity,
+                        uid: Uid(uid),
+                        modseq: ModSeq(modseq),
+                    });
+                }
+                head.save(tx)?;
+                Ok((appended, head.change()))
+            })
+            .await?;
+        self.notify([change]);
+        Ok(appended)
+    }
+
     async fn deliver(
         &self,
         raw: Bytes,

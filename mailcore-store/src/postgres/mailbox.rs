@@ -521,6 +521,39 @@ impl MailStore for Postgres {
         Ok(appended)
     }
 
+    async fn append_many(
+        &self,
+        mailbox: MailboxId,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Appended>> {
+        if messages.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        self.lock_blobs_shared(&tx).await?;
+        let mut appended = Vec::with_capacity(messages.len());
+        let mut last = None;
+        for message in &messages {
+            let blob = insert_blob(&tx, &message.raw).await?;
+            let size = message.raw.len() as i64;
+            let (a, account) = insert_message(
+                &tx,
+                mailbox,
+                &message.flags,
+                message.internal_date,
+                size,
+                &blob,
+            )
+            .await?;
+            last = Some(change(account, mailbox, modseq_param(a.modseq)));
+            appended.push(a);
+        }
+        let changes: Vec<_> = last.into_iter().collect();
+        self.commit_changes(tx, &changes).await?;
+        Ok(appended)
+    }
+
     async fn deliver(
         &self,
         raw: Bytes,
