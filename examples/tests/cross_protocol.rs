@@ -1,6 +1,7 @@
-//! One message through every protocol: delivered over SMTP (smtplib), then read over IMAP
-//! (imaplib, `BODY.PEEK[]`) and POP3 (poplib, `RETR`) — byte-identical to what the store holds,
-//! which is the original message with our `Received:` header on top.
+//! One message through every protocol of `mailcore-server serve`: delivered over SMTP
+//! (smtplib), then read over IMAP (imaplib `BODY.PEEK[]`, and mbsync into a Maildir) and POP3
+//! (poplib `RETR`) — byte-identical to what the store holds, which is the original message with
+//! our `Received:` header on top.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{BufRead, BufReader};
