@@ -471,31 +471,10 @@ impl MailStore for Embedded {
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended> {
-        let id = blob_id(&message.raw).await?;
-        let (appended, change) = self
-            .write(move |tx| {
-                let mut head = Head::load(tx, mailbox)?;
-                insert_blob(tx, &id, &message.raw)?;
-                let modseq = head.bump();
-                let row = Row0 {
-                    flags: &message.flags,
-                    internal_date: message.internal_date,
-                    size: message.raw.len() as u64,
-                    blob: &id,
-                };
-                let uid = insert_message(tx, &mut head, modseq, &row)?;
-                head.save(tx)?;
-                let appended = Appended {
-                    mailbox,
-                    uid_validity: head.uid_validity,
-                    uid: Uid(uid),
-                    modseq: ModSeq(modseq),
-                };
-                Ok((appended, head.change()))
-            })
-            .await?;
-        self.notify([change]);
-        Ok(appended)
+        self.append_many(mailbox, vec![message])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Backend("append stored nothing".into()))
     }
 
     async fn append_many(

@@ -502,23 +502,10 @@ impl MailStore for Postgres {
     }
 
     async fn append(&self, mailbox: MailboxId, message: NewMessage) -> Result<Appended> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(db_error)?;
-        self.lock_blobs_shared(&tx).await?;
-        let blob = insert_blob(&tx, &message.raw).await?;
-        let size = message.raw.len() as i64;
-        let (appended, account) = insert_message(
-            &tx,
-            mailbox,
-            &message.flags,
-            message.internal_date,
-            size,
-            &blob,
-        )
-        .await?;
-        let changes = [change(account, mailbox, modseq_param(appended.modseq))];
-        self.commit_changes(tx, &changes).await?;
-        Ok(appended)
+        self.append_many(mailbox, vec![message])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Backend("append stored nothing".into()))
     }
 
     async fn append_many(
