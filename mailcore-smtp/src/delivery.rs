@@ -636,41 +636,50 @@ impl LocalDelivery {
         recipient: &EmailAddress,
         result: &str,
     ) {
-        let _ = self
-            .store
-            .append_log(NewLogRecord {
-                kind: LogKind::Mail,
-                time: now(),
-                org: None,
-                account: Some(recipient.to_string()),
-                data: serde_json::json!({
-                    "from": envelope.sender.to_string(),
-                    "to": [recipient.to_string()],
-                    "subject": message.subject(),
-                    "size": message.raw().len(),
-                    "result": result,
-                    "direction": "inbound",
-                }),
-            })
-            .await;
+        let to = vec![recipient.to_string()];
+        self.log_mail(
+            envelope,
+            message,
+            Some(recipient.to_string()),
+            to,
+            result,
+            "inbound",
+        )
+        .await;
     }
 
+    /// Records the whole transaction under its sender.
     async fn log(&self, envelope: &Envelope, message: &Message, result: &str, direction: &str) {
-        let recipients: Vec<String> = envelope
+        let to = envelope
             .recipients
             .iter()
             .map(|r| r.path.to_string())
             .collect();
+        let account = envelope.sender.address().map(ToString::to_string);
+        self.log_mail(envelope, message, account, to, result, direction)
+            .await;
+    }
+
+    /// Appends one mail-log record.
+    async fn log_mail(
+        &self,
+        envelope: &Envelope,
+        message: &Message,
+        account: Option<String>,
+        to: Vec<String>,
+        result: &str,
+        direction: &str,
+    ) {
         let _ = self
             .store
             .append_log(NewLogRecord {
                 kind: LogKind::Mail,
                 time: now(),
                 org: None,
-                account: envelope.sender.address().map(ToString::to_string),
+                account,
                 data: serde_json::json!({
                     "from": envelope.sender.to_string(),
-                    "to": recipients,
+                    "to": to,
                     "subject": message.subject(),
                     "size": message.raw().len(),
                     "result": result,

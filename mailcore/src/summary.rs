@@ -104,16 +104,7 @@ impl Summary {
                     part.transfer_encoding().as_str()
                 ));
             }
-            parts.push(SummaryPart {
-                path: path.clone(),
-                content_type: part.content_type().essence(),
-                charset: part
-                    .content_type()
-                    .charset()
-                    .map(|c| c.trim().to_ascii_lowercase()),
-                filename: part.filename().map(str::to_owned),
-                size: body.len(),
-            });
+            parts.push(SummaryPart::new(&path, &part, body.len()));
             let slot = match part.content_type().sub.as_str() {
                 "plain" => &mut text,
                 "html" => &mut html,
@@ -147,9 +138,9 @@ impl Summary {
     }
 }
 
-impl Summary {
-    /// The part list entry for a part, for callers building their own views.
-    pub fn describe(path: &str, part: &PartRef<'_>) -> SummaryPart {
+impl SummaryPart {
+    /// The entry for one leaf part whose decoded body is `size` bytes.
+    pub fn new(path: &str, part: &PartRef<'_>, size: usize) -> SummaryPart {
         SummaryPart {
             path: path.to_owned(),
             content_type: part.content_type().essence(),
@@ -158,7 +149,7 @@ impl Summary {
                 .charset()
                 .map(|c| c.trim().to_ascii_lowercase()),
             filename: part.filename().map(str::to_owned),
-            size: part.decoded_body().len(),
+            size,
         }
     }
 }
