@@ -30,7 +30,7 @@ use mailcore_store::mailbox::{DeliveryTarget, INBOX, MailboxId};
 use mailcore_store::queue::NewQueueEntry;
 
 use crate::server::{Connection, Handler};
-use crate::session::{Answer, Event};
+use crate::session::{Answer, Event, reply};
 
 /// A network in CIDR notation, e.g. `10.0.0.0/8`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,10 +98,6 @@ pub struct LocalDelivery {
     store: Arc<dyn Backend>,
     hooks: HookChain,
     config: DeliveryConfig,
-}
-
-fn reply(code: u16, status: &str, text: &str) -> Reply {
-    Reply::new(code, Some(status), text).unwrap_or_else(|_| Reply::internal_error())
 }
 
 fn temporary(e: impl std::fmt::Display) -> Reply {

@@ -221,7 +221,7 @@ pub struct Session {
 
 /// Builds one of this module's constant replies (always valid; a bad one would degrade to a
 /// generic temporary failure rather than panic).
-fn reply(code: u16, status: &str, text: &str) -> Reply {
+pub(crate) fn reply(code: u16, status: &str, text: &str) -> Reply {
     let status = (!status.is_empty()).then_some(status);
     Reply::new(code, status, text).unwrap_or_else(|_| Reply::internal_error())
 }
