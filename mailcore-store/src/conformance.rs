@@ -50,6 +50,7 @@ use crate::mailbox::{
     MailboxInfo, ModSeq, NewMessage, QuotaUsage, SpecialUse, Uid,
 };
 use crate::queue::{NewQueueEntry, QueueId, QueueRecipient, RecipientStatus};
+use crate::record::Expect;
 
 /// How long one case may run before it is failed (and its task aborted).
 pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
@@ -468,6 +469,9 @@ fn cases() -> Vec<(&'static str, CaseFn)> {
         group_crud_and_resolve,
         resolve_unknown_address,
         disabled_account_round_trips,
+        account_rename_moves_the_address,
+        record_crud_and_versions,
+        record_list_by_org,
         update_account_saves_fields,
         delete_account_removes_aliases_and_mailboxes,
         delete_account_releases_blobs,
@@ -716,6 +720,137 @@ async fn account_create_and_lookup(s: Store) -> R {
         0
     );
     ensure_eq!(s.list_accounts(None).await.ctx("list_accounts")?.len(), 3);
+    Ok(())
+}
+
+async fn account_rename_moves_the_address(s: Store) -> R {
+    let fx = fixture(s).await?;
+    let s = &fx.s;
+    let tom = fx.tom.clone();
+    let other = fx.account("other").await?;
+    s.add_alias(&addr("tommy@example.com")?, tom.id)
+        .await
+        .ctx("add_alias")?;
+    let renamed = s
+        .rename_account(tom.id, &addr("thomas@example.com")?)
+        .await
+        .ctx("rename")?;
+    ensure_eq!(renamed.address, addr("thomas@example.com")?);
+    ensure_eq!(renamed.id, tom.id);
+    ensure!(matches!(
+        s.resolve(&addr("tom@example.com")?).await.ctx("resolve old")?,
+        Resolved::Unknown
+    ));
+    ensure!(matches!(
+        s.resolve(&addr("THOMAS@example.com")?).await.ctx("resolve new")?,
+        Resolved::Account(a) if a.id == tom.id
+    ));
+    ensure!(matches!(
+        s.resolve(&addr("tommy@example.com")?).await.ctx("alias kept")?,
+        Resolved::Alias(a) if a.id == tom.id
+    ));
+    // The freed address can be taken again; taken ones and foreign domains are refused.
+    s.add_alias(&addr("tom@example.com")?, other.id)
+        .await
+        .ctx("reuse freed address")?;
+    ensure_err!(
+        s.rename_account(tom.id, &addr("tom@example.com")?).await,
+        StoreError::AlreadyExists(_),
+        "taken address"
+    );
+    ensure_err!(
+        s.rename_account(tom.id, &addr("tom@elsewhere.test")?).await,
+        StoreError::Invalid(_),
+        "foreign domain"
+    );
+    ensure_err!(
+        s.rename_account(AccountId(i64::MAX - 3), &addr("x@example.com")?).await,
+        StoreError::NotFound(_),
+        "unknown account"
+    );
+    // Renaming to the same address in another case is allowed.
+    let same = s
+        .rename_account(tom.id, &addr("Thomas@example.com")?)
+        .await
+        .ctx("rename to itself")?;
+    ensure_eq!(same.address.to_string(), "Thomas@example.com");
+    Ok(())
+}
+
+async fn record_crud_and_versions(s: Store) -> R {
+    let v = serde_json::json!({"name": "Sales", "n": 1});
+    ensure!(s.get_record("dept", "1").await.ctx("get")?.is_none());
+    let v1 = s
+        .put_record("dept", "1", None, &v, Expect::Absent)
+        .await
+        .ctx("create")?;
+    ensure_eq!(v1, 1);
+    ensure_err!(
+        s.put_record("dept", "1", None, &v, Expect::Absent).await,
+        StoreError::AlreadyExists(_),
+        "create twice"
+    );
+    let got = s.get_record("dept", "1").await.ctx("get")?.found("record")?;
+    ensure_eq!(got.value, v);
+    ensure_eq!(got.version, 1);
+    let v2 = serde_json::json!({"name": "Sales & Marketing"});
+    ensure_eq!(
+        s.put_record("dept", "1", None, &v2, Expect::Version(1))
+            .await
+            .ctx("update")?,
+        2
+    );
+    // A writer that read version 1 loses against the one that already wrote version 2.
+    ensure_err!(
+        s.put_record("dept", "1", None, &v, Expect::Version(1)).await,
+        StoreError::Conflict(_),
+        "stale update"
+    );
+    ensure_err!(
+        s.put_record("dept", "9", None, &v, Expect::Version(1)).await,
+        StoreError::Conflict(_),
+        "update of a missing record"
+    );
+    ensure_eq!(
+        s.put_record("dept", "1", None, &v, Expect::Any)
+            .await
+            .ctx("upsert")?,
+        3
+    );
+    ensure_eq!(
+        s.put_record("dept", "2", None, &v, Expect::Any)
+            .await
+            .ctx("upsert new")?,
+        1
+    );
+    // Kinds are separate namespaces.
+    ensure!(s.get_record("other", "1").await.ctx("get")?.is_none());
+    ensure!(s.delete_record("dept", "1").await.ctx("delete")?);
+    ensure!(!s.delete_record("dept", "1").await.ctx("delete again")?);
+    ensure!(s.get_record("dept", "1").await.ctx("get")?.is_none());
+    Ok(())
+}
+
+async fn record_list_by_org(s: Store) -> R {
+    let a = s.create_org("A", Edition::Basic).await.ctx("org a")?;
+    let b = s.create_org("B", Edition::Basic).await.ctx("org b")?;
+    for (key, org) in [("b2", a.id), ("a1", a.id), ("c3", b.id)] {
+        s.put_record("dept", key, Some(org), &serde_json::json!(key), Expect::Absent)
+            .await
+            .ctx("put")?;
+    }
+    s.put_record("other", "z", Some(a.id), &serde_json::json!(1), Expect::Absent)
+        .await
+        .ctx("put other")?;
+    let keys = |v: Vec<crate::record::Record>| v.into_iter().map(|r| r.key).collect::<Vec<_>>();
+    ensure_eq!(
+        keys(s.list_records("dept", Some(a.id)).await.ctx("list a")?),
+        vec!["a1", "b2"]
+    );
+    ensure_eq!(
+        keys(s.list_records("dept", None).await.ctx("list all")?),
+        vec!["a1", "b2", "c3"]
+    );
     Ok(())
 }
 

@@ -222,6 +222,10 @@ pub trait DirectoryStore: Send + Sync {
     /// Saves changed display name, password hash, enabled flag and quota of an account.
     async fn update_account(&self, account: &Account) -> Result<()>;
 
+    /// Changes an account's primary address (the new address must be free and on one of the
+    /// organisation's domains; the old one is released).
+    async fn rename_account(&self, id: AccountId, address: &EmailAddress) -> Result<Account>;
+
     /// Deletes an account, its aliases and its mailboxes.
     async fn delete_account(&self, id: AccountId) -> Result<()>;
 

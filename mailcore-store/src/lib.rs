@@ -52,6 +52,7 @@ pub mod password;
 pub mod postgres;
 pub mod provision;
 pub mod queue;
+pub mod record;
 
 pub use error::{Result, StoreError};
 
@@ -63,6 +64,7 @@ pub trait Backend:
     + queue::QueueStore
     + log::LogStore
     + check::Maintenance
+    + record::RecordStore
 {
 }
 
@@ -73,6 +75,7 @@ impl<T> Backend for T where
         + queue::QueueStore
         + log::LogStore
         + check::Maintenance
+    + record::RecordStore
 {
 }
 

@@ -440,6 +440,31 @@ impl DirectoryStore for Embedded {
         .await
     }
 
+    async fn rename_account(&self, id: AccountId, address: &EmailAddress) -> Result<Account> {
+        let address = address.clone();
+        self.write(move |tx| {
+            let mut account = account_by_id(tx, id)?
+                .ok_or_else(|| StoreError::NotFound(format!("account {}", id.0)))?;
+            require_org_domain(tx, account.org, &address)?;
+            let old = address_key(&account.address);
+            let key = if old == address_key(&address) {
+                old.clone()
+            } else {
+                let key = claim(tx, &address, "account")?;
+                release(tx, &old)?;
+                key
+            };
+            tx.execute(
+                "UPDATE accounts SET key = ?2, address = ?3, domain = ?4 WHERE id = ?1",
+                params![id.0, key, address.to_string(), address.domain().as_ascii()],
+            )
+            .db()?;
+            account.address = address;
+            Ok(account)
+        })
+        .await
+    }
+
     async fn delete_account(&self, id: AccountId) -> Result<()> {
         self.write(move |tx| {
             let key: String = tx

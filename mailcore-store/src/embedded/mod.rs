@@ -25,6 +25,7 @@ mod directory;
 mod log;
 mod mail;
 mod queue;
+mod record;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,21 @@ use super::Db;
 use crate::error::{Result, StoreError};
 
 /// Every migration, in order.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
+
+/// Version 2: administrative records; log indexes for per-organisation queries.
+const V2: &str = r#"
+CREATE TABLE records (
+    kind    TEXT NOT NULL,
+    key     TEXT NOT NULL,
+    org     INTEGER,
+    version INTEGER NOT NULL,
+    value   TEXT NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX records_org ON records(kind, org, key);
+CREATE INDEX logs_org ON logs(kind, org, time);
+"#;
 
 /// Version 1: everything.
 const V1: &str = r#"

@@ -397,6 +397,40 @@ impl DirectoryStore for Postgres {
         Ok(())
     }
 
+    async fn rename_account(&self, id: AccountId, address: &EmailAddress) -> Result<Account> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(db_error)?;
+        if query_opt(
+            &tx,
+            "SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE",
+            &[&id.0],
+        )
+        .await?
+        .is_none()
+        {
+            return Err(StoreError::NotFound(format!("account {}", id.0)));
+        }
+        let mut account = account_by_id(&tx, id.0)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {}", id.0)))?;
+        check_org_domain(&tx, account.org, address).await?;
+        let old = address_key(&account.address);
+        let new = address_key(address);
+        if old != new {
+            claim_address(&tx, address, "account", Some(id)).await?;
+            exec(&tx, "DELETE FROM addresses WHERE key = $1", &[&old]).await?;
+        }
+        exec(
+            &tx,
+            "UPDATE accounts SET address = $2, address_key = $3 WHERE id = $1",
+            &[&id.0, &address.to_string(), &new],
+        )
+        .await?;
+        tx.commit().await.map_err(db_error)?;
+        account.address = address.clone();
+        Ok(account)
+    }
+
     async fn delete_account(&self, id: AccountId) -> Result<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(db_error)?;

@@ -29,6 +29,7 @@ mod directory;
 mod log;
 mod mailbox;
 mod queue;
+mod record;
 mod schema;
 #[cfg(test)]
 mod tests;

@@ -9,7 +9,22 @@ use super::{exec, query_one};
 use crate::error::{Result, StoreError};
 
 /// `(version, SQL)` in order.
-const MIGRATIONS: &[(i32, &str)] = &[(1, V1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, V1), (2, V2)];
+
+/// Version 2: administrative records; log index for per-organisation queries.
+const V2: &str = r#"
+CREATE TABLE records (
+    kind text NOT NULL,
+    key text NOT NULL,
+    org bigint,
+    version bigint NOT NULL,
+    value text NOT NULL,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX records_org ON records (kind, org, key);
+CREATE INDEX logs_org ON logs (kind, org, time);
+CREATE INDEX logs_account ON logs (kind, account, time);
+"#;
 
 /// Version 1: everything.
 const V1: &str = r#"
