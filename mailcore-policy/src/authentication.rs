@@ -108,6 +108,29 @@ pub enum Resolver {
     Nameserver(SocketAddr),
 }
 
+impl Resolver {
+    /// The hickory-resolver configuration and options for this choice: `/etc/resolv.conf` for
+    /// [`Resolver::System`], one nameserver over UDP and TCP for [`Resolver::Nameserver`].
+    /// Callers tune the options (timeouts, cache) themselves. The error is the reason the
+    /// system configuration could not be read.
+    pub(crate) fn hickory_config(self) -> Result<(ResolverConfig, ResolverOpts), String> {
+        match self {
+            Resolver::System => read_system_conf().map_err(|e| e.to_string()),
+            Resolver::Nameserver(address) => {
+                let mut udp = ConnectionConfig::udp();
+                udp.port = address.port();
+                let mut tcp = ConnectionConfig::tcp();
+                tcp.port = address.port();
+                let server = NameServerConfig::new(address.ip(), true, vec![udp, tcp]);
+                Ok((
+                    ResolverConfig::from_name_servers(vec![server]),
+                    ResolverOpts::default(),
+                ))
+            }
+        }
+    }
+}
+
 /// The result of one check, as the RFC 8601 result keywords name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -238,24 +261,12 @@ impl AuthenticationHook {
         {
             return Err(AuthenticationError::AuthservId(authserv_id.to_owned()));
         }
-        let resolver_error = |e: &dyn fmt::Display| AuthenticationError::Resolver(e.to_string());
-        let (config, mut options) = match resolver {
-            Resolver::System => read_system_conf().map_err(|e| resolver_error(&e))?,
-            Resolver::Nameserver(address) => {
-                let mut udp = ConnectionConfig::udp();
-                udp.port = address.port();
-                let mut tcp = ConnectionConfig::tcp();
-                tcp.port = address.port();
-                let server = NameServerConfig::new(address.ip(), true, vec![udp, tcp]);
-                (
-                    ResolverConfig::from_name_servers(vec![server]),
-                    ResolverOpts::default(),
-                )
-            }
-        };
+        let (config, mut options) = resolver
+            .hickory_config()
+            .map_err(AuthenticationError::Resolver)?;
         options.timeout = options.timeout.min(DNS_QUERY_TIMEOUT);
-        let authenticator =
-            MessageAuthenticator::new(config, options).map_err(|e| resolver_error(&e))?;
+        let authenticator = MessageAuthenticator::new(config, options)
+            .map_err(|e| AuthenticationError::Resolver(e.to_string()))?;
         Ok(AuthenticationHook {
             authenticator,
             authserv_id: authserv_id.to_owned(),

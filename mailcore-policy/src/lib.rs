@@ -32,5 +32,14 @@
 //! # Ok(())
 //! # }
 //! ```
+//!
+//! ## Domain verification
+//!
+//! [`domain_verify`] is not a hook but the check behind adding a customer domain: with real
+//! DNS it verifies the MX records (missing, extra, wrong priority), the ownership token (CNAME
+//! or TXT), the SPF include and the DKIM key, and returns a
+//! [`VerificationReport`](domain_verify::VerificationReport) with a structured result per
+//! check rather than a boolean. Each look-up is bounded by a timeout.
 
 pub mod authentication;
+pub mod domain_verify;
