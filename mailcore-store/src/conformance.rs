@@ -3859,6 +3859,7 @@ async fn log_query_filters(s: Store) -> R {
         since,
         until,
         limit,
+        ..LogQuery::all(LogKind::Operation, limit)
     };
     let idx = |recs: Vec<crate::log::LogRecord>| -> Vec<i64> {
         recs.iter()

@@ -53,6 +53,7 @@ pub mod postgres;
 pub mod provision;
 pub mod queue;
 pub mod record;
+pub mod stats;
 
 pub use error::{Result, StoreError};
 

@@ -22,6 +22,39 @@ fn record_from((id, kind, time, org, account, data): LogRow) -> Result<LogRecord
     })
 }
 
+/// A count or position as an SQLite integer (saturating: beyond `i64::MAX` means "all").
+fn sql_int(n: usize) -> Value {
+    Value::Integer(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// The `WHERE` clause of a query's filters and its arguments.
+fn filters(query: &LogQuery) -> (String, Vec<Value>) {
+    let mut sql = String::from(" WHERE kind = ?");
+    let mut args = vec![Value::Text(query.kind.as_str().to_owned())];
+    if let Some(org) = query.org {
+        sql.push_str(" AND org = ?");
+        args.push(Value::Integer(org.0));
+    }
+    if let Some(account) = &query.account {
+        sql.push_str(" AND account = ?");
+        args.push(Value::Text(account.clone()));
+    }
+    if let Some(since) = query.since {
+        sql.push_str(" AND time >= ?");
+        args.push(Value::Integer(since));
+    }
+    if let Some(until) = query.until {
+        sql.push_str(" AND time < ?");
+        args.push(Value::Integer(until));
+    }
+    if let Some(pattern) = query.contains_pattern() {
+        // SQLite's lower() folds ASCII letters only, as `LogQuery::contains` specifies.
+        sql.push_str(" AND instr(lower(data), ?) > 0");
+        args.push(Value::Text(pattern));
+    }
+    (sql, args)
+}
+
 #[async_trait]
 impl LogStore for Embedded {
     async fn append_log(&self, record: NewLogRecord) -> Result<i64> {
@@ -46,29 +79,18 @@ impl LogStore for Embedded {
     }
 
     async fn query_logs(&self, query: &LogQuery) -> Result<Vec<LogRecord>> {
-        let mut sql =
-            String::from("SELECT id, kind, time, org, account, data FROM logs WHERE kind = ?");
-        let mut args = vec![Value::Text(query.kind.as_str().to_owned())];
-        if let Some(org) = query.org {
-            sql.push_str(" AND org = ?");
-            args.push(Value::Integer(org.0));
-        }
-        if let Some(account) = &query.account {
-            sql.push_str(" AND account = ?");
-            args.push(Value::Text(account.clone()));
-        }
-        if let Some(since) = query.since {
-            sql.push_str(" AND time >= ?");
-            args.push(Value::Integer(since));
-        }
-        if let Some(until) = query.until {
-            sql.push_str(" AND time < ?");
-            args.push(Value::Integer(until));
-        }
-        sql.push_str(" ORDER BY time, id LIMIT ?");
-        args.push(Value::Integer(
-            i64::try_from(query.limit).unwrap_or(i64::MAX),
-        ));
+        let (filters, mut args) = filters(query);
+        let order = if query.newest_first {
+            "time DESC, id DESC"
+        } else {
+            "time, id"
+        };
+        let sql = format!(
+            "SELECT id, kind, time, org, account, data FROM logs{filters} \
+             ORDER BY {order} LIMIT ? OFFSET ?"
+        );
+        args.push(sql_int(query.limit));
+        args.push(sql_int(query.offset));
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(&sql).db()?;
             let rows = stmt
@@ -89,6 +111,20 @@ impl LogStore for Embedded {
         .await
     }
 
+    async fn count_logs(&self, query: &LogQuery) -> Result<u64> {
+        let (filters, args) = filters(query);
+        let sql = format!("SELECT count(*) FROM logs{filters}");
+        self.read(move |conn| {
+            let n: i64 = conn
+                .prepare_cached(&sql)
+                .db()?
+                .query_row(params_from_iter(args), |r| r.get(0))
+                .db()?;
+            u64::try_from(n).map_err(|_| corrupt(format!("log count {n}")))
+        })
+        .await
+    }
+
     async fn purge_logs(&self, kind: LogKind, before: i64) -> Result<u64> {
         self.write(move |tx| {
             let n = tx
@@ -97,6 +133,24 @@ impl LogStore for Embedded {
                     rusqlite::params![kind.as_str(), before],
                 )
                 .db()?;
+            Ok(n as u64)
+        })
+        .await
+    }
+
+    async fn purge_org_logs(&self, kind: LogKind, org: Option<OrgId>, before: i64) -> Result<u64> {
+        self.write(move |tx| {
+            let n = match org {
+                Some(org) => tx.execute(
+                    "DELETE FROM logs WHERE kind = ?1 AND org = ?2 AND time < ?3",
+                    rusqlite::params![kind.as_str(), org.0, before],
+                ),
+                None => tx.execute(
+                    "DELETE FROM logs WHERE kind = ?1 AND org IS NULL AND time < ?2",
+                    rusqlite::params![kind.as_str(), before],
+                ),
+            }
+            .db()?;
             Ok(n as u64)
         })
         .await

@@ -2,8 +2,9 @@
 
 use async_trait::async_trait;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
-use super::{Postgres, col, exec, query, query_one};
+use super::{Postgres, col, exec, query, query_one, to_u64};
 use crate::directory::OrgId;
 use crate::error::{Result, StoreError};
 use crate::log::{LogKind, LogQuery, LogRecord, LogStore, NewLogRecord};
@@ -24,6 +25,59 @@ fn record_from_row(row: &Row) -> Result<LogRecord> {
     })
 }
 
+/// A count or position as a PostgreSQL bigint (saturating: beyond `i64::MAX` means "all").
+fn sql_int(n: usize) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+/// Query arguments, numbered in the order they are added.
+#[derive(Default)]
+struct Args(Vec<Box<dyn ToSql + Sync + Send>>);
+
+impl Args {
+    /// Adds an argument; returns its placeholder (`$n`).
+    fn push(&mut self, value: impl ToSql + Sync + Send + 'static) -> String {
+        self.0.push(Box::new(value));
+        format!("${}", self.0.len())
+    }
+
+    fn refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.0
+            .iter()
+            .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// The `WHERE` clause of a query's filters and its arguments. Only the filters set appear,
+/// so the planner sees plain comparisons it can use the indexes for.
+fn filters(q: &LogQuery) -> (String, Args) {
+    let mut args = Args::default();
+    let mut sql = format!(" WHERE kind = {}", args.push(q.kind.as_str()));
+    if let Some(org) = q.org {
+        sql.push_str(&format!(" AND org = {}", args.push(org.0)));
+    }
+    if let Some(account) = &q.account {
+        sql.push_str(&format!(" AND account = {}", args.push(account.clone())));
+    }
+    if let Some(since) = q.since {
+        sql.push_str(&format!(" AND time >= {}", args.push(since)));
+    }
+    if let Some(until) = q.until {
+        sql.push_str(&format!(" AND time < {}", args.push(until)));
+    }
+    if let Some(pattern) = q.contains_pattern() {
+        // translate() folds ASCII letters only, whatever the database's collation, as
+        // `LogQuery::contains` specifies (lower() would depend on the collation).
+        sql.push_str(&format!(
+            " AND strpos(translate(data, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', \
+             'abcdefghijklmnopqrstuvwxyz'), {}) > 0",
+            args.push(pattern)
+        ));
+    }
+    (sql, args)
+}
+
 #[async_trait]
 impl LogStore for Postgres {
     async fn append_log(&self, record: NewLogRecord) -> Result<i64> {
@@ -40,28 +94,29 @@ impl LogStore for Postgres {
     }
 
     async fn query_logs(&self, q: &LogQuery) -> Result<Vec<LogRecord>> {
-        let limit = i64::try_from(q.limit).unwrap_or(i64::MAX);
+        let (filters, mut args) = filters(q);
+        let order = if q.newest_first {
+            "time DESC, id DESC"
+        } else {
+            "time, id"
+        };
+        let limit = args.push(sql_int(q.limit));
+        let offset = args.push(sql_int(q.offset));
+        let sql = format!(
+            "SELECT id, kind, time, org, account, data FROM logs{filters} \
+             ORDER BY {order} LIMIT {limit} OFFSET {offset}"
+        );
         let client = self.client().await?;
-        let rows = query(
-            &client,
-            "SELECT id, kind, time, org, account, data FROM logs
-              WHERE kind = $1
-                AND ($2::bigint IS NULL OR org = $2)
-                AND ($3::text IS NULL OR account = $3)
-                AND ($4::bigint IS NULL OR time >= $4)
-                AND ($5::bigint IS NULL OR time < $5)
-              ORDER BY time, id LIMIT $6",
-            &[
-                &q.kind.as_str(),
-                &q.org.map(|o| o.0),
-                &q.account,
-                &q.since,
-                &q.until,
-                &limit,
-            ],
-        )
-        .await?;
+        let rows = query(&client, &sql, &args.refs()).await?;
         rows.iter().map(record_from_row).collect()
+    }
+
+    async fn count_logs(&self, q: &LogQuery) -> Result<u64> {
+        let (filters, args) = filters(q);
+        let sql = format!("SELECT count(*) FROM logs{filters}");
+        let client = self.client().await?;
+        let row = query_one(&client, &sql, &args.refs()).await?;
+        to_u64(col(&row, 0)?, "log count")
     }
 
     async fn purge_logs(&self, kind: LogKind, before: i64) -> Result<u64> {
@@ -72,5 +127,27 @@ impl LogStore for Postgres {
             &[&kind.as_str(), &before],
         )
         .await
+    }
+
+    async fn purge_org_logs(&self, kind: LogKind, org: Option<OrgId>, before: i64) -> Result<u64> {
+        let client = self.client().await?;
+        match org {
+            Some(org) => {
+                exec(
+                    &client,
+                    "DELETE FROM logs WHERE kind = $1 AND org = $2 AND time < $3",
+                    &[&kind.as_str(), &org.0, &before],
+                )
+                .await
+            }
+            None => {
+                exec(
+                    &client,
+                    "DELETE FROM logs WHERE kind = $1 AND org IS NULL AND time < $2",
+                    &[&kind.as_str(), &before],
+                )
+                .await
+            }
+        }
     }
 }
