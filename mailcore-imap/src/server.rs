@@ -12,7 +12,7 @@ use mailcore::connection::{ConnectionLimiter, ConnectionPermit};
 
 use mailcore::hook::{Event as HookEvent, HookChain, LoginAttempt, Protocol};
 use mailcore_store::Backend;
-use mailcore_store::log::{LogKind, NewLogRecord};
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
@@ -176,11 +176,17 @@ impl Conn {
         authzid: Option<&str>,
     ) -> Answer {
         let store = &self.shared.store;
+        let request = mailcore_store::auth::LoginRequest {
+            user,
+            password,
+            protocol: Protocol::Imap,
+            ip: Some(self.peer.ip()),
+        };
         let result = if authzid.is_some_and(|z| z != user) {
             // Proxy authorization is not supported.
             Ok(Err(mailcore_store::auth::LoginFailure::UnknownUser))
         } else {
-            mailcore_store::auth::login(store.as_ref(), user, password).await
+            mailcore_store::auth::login(store.as_ref(), &request).await
         };
         let result = match result {
             Ok(r) => r,
@@ -194,27 +200,15 @@ impl Conn {
             .run(&HookEvent::Login { attempt: &attempt })
             .await;
         let refused = decision.verdict.is_refusal();
-        let account = result.as_ref().ok();
-        let _ = store
-            .append_log(NewLogRecord {
-                kind: LogKind::Login,
-                time: mailcore_store::now(),
-                org: account.map(|a| a.org),
-                account: account.map(|a| a.address.to_string()),
-                data: serde_json::json!({
-                    "protocol": "imap",
-                    "user": user,
-                    "ip": self.peer.ip().to_string(),
-                    "mechanism": mechanism,
-                    "result": if ok && !refused { "success" } else { "failure" },
-                    "reason": match (&result, refused) {
-                        (Err(f), _) => f.as_str(),
-                        (Ok(_), true) => "refused by policy",
-                        (Ok(_), false) => "",
-                    },
-                }),
-            })
-            .await;
+        mailcore_store::auth::record_login(
+            store.as_ref(),
+            &request,
+            mechanism,
+            &result,
+            refused,
+            None,
+        )
+        .await;
         match result {
             Ok(account) if !refused => {
                 self.changes = Some(store.subscribe_changes());

@@ -24,7 +24,7 @@ use mailcore::connection::ConnectionLimiter;
 use mailcore::hook::{Event as HookEvent, HookChain, LoginAttempt, Protocol, SessionInfo, Stage};
 use mailcore_store::Backend;
 use mailcore_store::directory::Account;
-use mailcore_store::log::{LogKind, NewLogRecord};
+
 use mailcore_store::mailbox::{FlagChange, Flags, INBOX, MailboxId, Uid};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -393,41 +393,33 @@ async fn login(
     password: &str,
     mechanism: Mechanism,
 ) -> Answer {
-    let result = match mailcore_store::auth::login(shared.store.as_ref(), user, password).await {
+    let remote = connection.info.peer.map(|p| p.ip());
+    let request = mailcore_store::auth::LoginRequest {
+        user,
+        password,
+        protocol: Protocol::Pop3,
+        ip: remote,
+    };
+    let result = match mailcore_store::auth::login(shared.store.as_ref(), &request).await {
         Ok(r) => r,
         Err(e) => return temporary(e),
     };
     let ok = result.is_ok();
-    let remote = connection.info.peer.map(|p| p.ip());
     let attempt = LoginAttempt::new(Protocol::Pop3, user, remote, mechanism.as_str(), ok);
     let decision = shared
         .hooks
         .run(&HookEvent::Login { attempt: &attempt })
         .await;
     let refused = decision.verdict.is_refusal();
-    let account = result.as_ref().ok();
-    let _ = shared
-        .store
-        .append_log(NewLogRecord {
-            kind: LogKind::Login,
-            time: mailcore_store::now(),
-            org: account.map(|a| a.org),
-            account: account.map(|a| a.address.to_string()),
-            data: serde_json::json!({
-                "protocol": Protocol::Pop3.to_string(),
-                "user": user,
-                "ip": remote.map(|r| r.to_string()),
-                "mechanism": mechanism.as_str(),
-                "tls": connection.info.tls,
-                "result": if ok && !refused { "success" } else { "failure" },
-                "reason": match (&result, refused) {
-                    (Err(f), _) => f.as_str(),
-                    (Ok(_), true) => "refused by policy",
-                    (Ok(_), false) => "",
-                },
-            }),
-        })
-        .await;
+    mailcore_store::auth::record_login(
+        shared.store.as_ref(),
+        &request,
+        mechanism.as_str(),
+        &result,
+        refused,
+        Some(connection.info.tls),
+    )
+    .await;
     match result {
         Ok(account) if !refused => {
             connection.info.authenticated = Some(account.address.to_string());

@@ -11,7 +11,6 @@
 //! ```
 
 use std::collections::{BTreeMap, HashSet};
-use std::net::IpAddr;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -32,42 +31,7 @@ use mailcore_store::queue::NewQueueEntry;
 use crate::server::{Connection, Handler};
 use crate::session::{Answer, Event, reply};
 
-/// A network in CIDR notation, e.g. `10.0.0.0/8`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Network {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    /// Parses `ADDRESS/PREFIX` (or a bare address).
-    pub fn parse(s: &str) -> Option<Network> {
-        let (a, p) = s.split_once('/').unwrap_or((s, ""));
-        let addr: IpAddr = a.trim().parse().ok()?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = if p.is_empty() {
-            max
-        } else {
-            p.trim().parse().ok()?
-        };
-        (prefix <= max).then_some(Network { addr, prefix })
-    }
-
-    /// Whether `ip` is in the network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, ip) {
-            (IpAddr::V4(n), IpAddr::V4(i)) => {
-                let mask = u32::MAX.checked_shl(32 - self.prefix as u32).unwrap_or(0);
-                u32::from(n) & mask == u32::from(i) & mask
-            }
-            (IpAddr::V6(n), IpAddr::V6(i)) => {
-                let mask = u128::MAX.checked_shl(128 - self.prefix as u32).unwrap_or(0);
-                u128::from(n) & mask == u128::from(i) & mask
-            }
-            _ => false,
-        }
-    }
-}
+pub use mailcore::net::Network;
 
 /// Settings of local delivery.
 #[derive(Clone, Debug)]
@@ -207,23 +171,23 @@ impl LocalDelivery {
             .authzid
             .as_ref()
             .is_some_and(|z| z != &credentials.authcid);
+        let remote = connection.info.peer.map(|p| p.ip());
+        let request = mailcore_store::auth::LoginRequest {
+            user: &credentials.authcid,
+            password: &credentials.password,
+            protocol: connection.info.protocol,
+            ip: remote,
+        };
         let result = if proxy {
             Err(mailcore_store::auth::LoginFailure::UnknownUser)
         } else {
-            match mailcore_store::auth::login(
-                self.store.as_ref(),
-                &credentials.authcid,
-                &credentials.password,
-            )
-            .await
-            {
+            match mailcore_store::auth::login(self.store.as_ref(), &request).await {
                 Ok(r) => r,
                 Err(e) => return Answer::Reject(temporary(e)),
             }
         };
         let ok = result.is_ok();
         let account = result.as_ref().ok().cloned();
-        let remote = connection.info.peer.map(|p| p.ip());
         let attempt = LoginAttempt::new(
             connection.info.protocol,
             &credentials.authcid,
@@ -236,27 +200,15 @@ impl LocalDelivery {
             .run(&HookEvent::Login { attempt: &attempt })
             .await;
         let refused = decision.verdict.is_refusal();
-        let _ = self
-            .store
-            .append_log(NewLogRecord {
-                kind: LogKind::Login,
-                time: now(),
-                org: account.as_ref().map(|a| a.org),
-                account: account.as_ref().map(|a| a.address.to_string()),
-                data: serde_json::json!({
-                    "protocol": connection.info.protocol.to_string(),
-                    "user": credentials.authcid,
-                    "ip": remote.map(|r| r.to_string()),
-                    "mechanism": mechanism,
-                    "result": if ok && !refused { "success" } else { "failure" },
-                    "reason": match (&result, refused) {
-                        (Err(f), _) => f.as_str(),
-                        (Ok(_), true) => "refused by policy",
-                        (Ok(_), false) => "",
-                    },
-                }),
-            })
-            .await;
+        mailcore_store::auth::record_login(
+            self.store.as_ref(),
+            &request,
+            mechanism,
+            &result,
+            refused,
+            Some(connection.info.tls),
+        )
+        .await;
         match (ok, account) {
             (true, Some(a)) if !refused => {
                 connection.info.authenticated = Some(a.address.to_string());

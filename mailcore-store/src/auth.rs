@@ -1,21 +1,34 @@
-//! Password login against the directory, shared by SMTP AUTH, IMAP and POP3.
+//! Password login against the directory, shared by SMTP AUTH, IMAP and POP3: the password
+//! (main or app password), then the organisation's access rules
+//! ([`crate::admin::access::check_login`]), then first-login activation (the welcome letter).
+
+use std::net::IpAddr;
 
 use mailcore::address::EmailAddress;
+use mailcore::hook::Protocol;
 
 use crate::Backend;
-use crate::directory::{Account, Resolved};
+use crate::admin::access::{self, Credential};
+use crate::directory::{Account, AccountKind, Resolved};
 use crate::error::Result;
 
-/// Why a login failed (for the login log; clients are only told "invalid credentials").
+/// Why a login failed (for the login log; clients are only told "invalid credentials", or
+/// that the protocol or address is not allowed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum LoginFailure {
     /// The user name is not an address, or no account has it (as address or alias).
     UnknownUser,
-    /// The account is disabled.
+    /// The account is disabled or in the recycle bin.
     Disabled,
     /// The password does not match, or the account has none.
     BadPassword,
+    /// The protocol is switched off for this member.
+    ProtocolDisabled,
+    /// Secure login is on: only an app password is accepted.
+    AppPasswordRequired,
+    /// The client's IP address is not in the organisation's allowed list.
+    IpNotAllowed,
 }
 
 impl LoginFailure {
@@ -25,33 +38,117 @@ impl LoginFailure {
             LoginFailure::UnknownUser => "unknown user",
             LoginFailure::Disabled => "account disabled",
             LoginFailure::BadPassword => "wrong password",
+            LoginFailure::ProtocolDisabled => "protocol disabled",
+            LoginFailure::AppPasswordRequired => "secure login requires an app password",
+            LoginFailure::IpNotAllowed => "IP address not allowed",
         }
+    }
+
+    /// Whether the client may be told the specific reason (the password was right).
+    pub fn is_policy(&self) -> bool {
+        matches!(
+            self,
+            LoginFailure::ProtocolDisabled
+                | LoginFailure::AppPasswordRequired
+                | LoginFailure::IpNotAllowed
+        )
     }
 }
 
-/// Checks `user` (an account address or alias) and `password`. The argon2id verification runs
-/// on the bounded verification pool (`password::VERIFY_THREADS` threads). `Err` is a store failure; `Ok(Err(..))` a refused login.
+/// One login attempt.
+#[derive(Clone, Copy, Debug)]
+pub struct LoginRequest<'a> {
+    /// User name (an account address or alias).
+    pub user: &'a str,
+    /// Password (main or app password).
+    pub password: &'a str,
+    /// The protocol logged in over.
+    pub protocol: Protocol,
+    /// The client's address.
+    pub ip: Option<IpAddr>,
+}
+
+/// Checks a login: the password (main, or one of the account's app passwords — business
+/// mailboxes only have app passwords), the account state and the access rules. The argon2id
+/// verification runs on the bounded verification pool (`password::VERIFY_THREADS` threads).
+/// `Err` is a store failure; `Ok(Err(..))` a refused login.
 pub async fn login(
     store: &dyn Backend,
-    user: &str,
-    password: &str,
+    request: &LoginRequest<'_>,
 ) -> Result<std::result::Result<Account, LoginFailure>> {
-    let Ok(address) = EmailAddress::parse(user.trim()) else {
+    let Ok(address) = EmailAddress::parse(request.user.trim()) else {
         return Ok(Err(LoginFailure::UnknownUser));
     };
     let account = match store.resolve(&address).await? {
         Resolved::Account(a) | Resolved::Alias(a) => a,
         _ => return Ok(Err(LoginFailure::UnknownUser)),
     };
-    let Some(hash) = account.password_hash.clone() else {
-        return Ok(Err(LoginFailure::BadPassword));
+    let credential = if access::matches_app_password(store, &account, request.password).await? {
+        Credential::AppPassword
+    } else {
+        let Some(hash) = account.password_hash.clone() else {
+            return Ok(Err(LoginFailure::BadPassword));
+        };
+        if account.kind == AccountKind::Shared
+            || !crate::password::verify_password_async(request.password, &hash).await
+        {
+            return Ok(Err(LoginFailure::BadPassword));
+        }
+        Credential::MainPassword
     };
-    let ok = crate::password::verify_password_async(password, &hash).await;
-    if !ok {
-        return Ok(Err(LoginFailure::BadPassword));
+    if let Err(f) =
+        access::check_login(store, &account, credential, request.protocol, request.ip).await?
+    {
+        return Ok(Err(f));
     }
-    if !account.enabled {
-        return Ok(Err(LoginFailure::Disabled));
-    }
+    crate::admin::first_login(store, &account).await?;
     Ok(Ok(account))
+}
+
+/// Appends the login-log record of an attempt (every protocol writes the same fields). A
+/// refused attempt is filed under the account it named, when there is one, so that
+/// per-member and per-organisation queries see failures too.
+pub async fn record_login(
+    store: &dyn Backend,
+    request: &LoginRequest<'_>,
+    mechanism: &str,
+    result: &std::result::Result<Account, LoginFailure>,
+    refused_by_policy: bool,
+    tls: Option<bool>,
+) {
+    let account = match result {
+        Ok(a) => Some(a.clone()),
+        Err(_) => match EmailAddress::parse(request.user.trim()) {
+            Ok(address) => match store.resolve(&address).await {
+                Ok(Resolved::Account(a) | Resolved::Alias(a)) => Some(a),
+                _ => None,
+            },
+            Err(_) => None,
+        },
+    };
+    let success = result.is_ok() && !refused_by_policy;
+    let mut data = serde_json::json!({
+        "protocol": request.protocol.to_string(),
+        "user": request.user,
+        "ip": request.ip.map(|r| r.to_string()),
+        "mechanism": mechanism,
+        "result": if success { "success" } else { "failure" },
+        "reason": match (result, refused_by_policy) {
+            (Err(f), _) => f.as_str(),
+            (Ok(_), true) => "refused by policy",
+            (Ok(_), false) => "",
+        },
+    });
+    if let (Some(tls), Some(map)) = (tls, data.as_object_mut()) {
+        map.insert("tls".into(), serde_json::Value::Bool(tls));
+    }
+    let _ = store
+        .append_log(crate::log::NewLogRecord {
+            kind: crate::log::LogKind::Login,
+            time: crate::now(),
+            org: account.as_ref().map(|a| a.org),
+            account: account.as_ref().map(|a| a.address.to_string()),
+            data,
+        })
+        .await;
 }

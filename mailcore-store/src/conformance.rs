@@ -738,7 +738,9 @@ async fn account_rename_moves_the_address(s: Store) -> R {
     ensure_eq!(renamed.address, addr("thomas@example.com")?);
     ensure_eq!(renamed.id, tom.id);
     ensure!(matches!(
-        s.resolve(&addr("tom@example.com")?).await.ctx("resolve old")?,
+        s.resolve(&addr("tom@example.com")?)
+            .await
+            .ctx("resolve old")?,
         Resolved::Unknown
     ));
     ensure!(matches!(
@@ -764,7 +766,8 @@ async fn account_rename_moves_the_address(s: Store) -> R {
         "foreign domain"
     );
     ensure_err!(
-        s.rename_account(AccountId(i64::MAX - 3), &addr("x@example.com")?).await,
+        s.rename_account(AccountId(i64::MAX - 3), &addr("x@example.com")?)
+            .await,
         StoreError::NotFound(_),
         "unknown account"
     );
@@ -790,7 +793,11 @@ async fn record_crud_and_versions(s: Store) -> R {
         StoreError::AlreadyExists(_),
         "create twice"
     );
-    let got = s.get_record("dept", "1").await.ctx("get")?.found("record")?;
+    let got = s
+        .get_record("dept", "1")
+        .await
+        .ctx("get")?
+        .found("record")?;
     ensure_eq!(got.value, v);
     ensure_eq!(got.version, 1);
     let v2 = serde_json::json!({"name": "Sales & Marketing"});
@@ -802,12 +809,14 @@ async fn record_crud_and_versions(s: Store) -> R {
     );
     // A writer that read version 1 loses against the one that already wrote version 2.
     ensure_err!(
-        s.put_record("dept", "1", None, &v, Expect::Version(1)).await,
+        s.put_record("dept", "1", None, &v, Expect::Version(1))
+            .await,
         StoreError::Conflict(_),
         "stale update"
     );
     ensure_err!(
-        s.put_record("dept", "9", None, &v, Expect::Version(1)).await,
+        s.put_record("dept", "9", None, &v, Expect::Version(1))
+            .await,
         StoreError::Conflict(_),
         "update of a missing record"
     );
@@ -835,13 +844,25 @@ async fn record_list_by_org(s: Store) -> R {
     let a = s.create_org("A", Edition::Basic).await.ctx("org a")?;
     let b = s.create_org("B", Edition::Basic).await.ctx("org b")?;
     for (key, org) in [("b2", a.id), ("a1", a.id), ("c3", b.id)] {
-        s.put_record("dept", key, Some(org), &serde_json::json!(key), Expect::Absent)
-            .await
-            .ctx("put")?;
-    }
-    s.put_record("other", "z", Some(a.id), &serde_json::json!(1), Expect::Absent)
+        s.put_record(
+            "dept",
+            key,
+            Some(org),
+            &serde_json::json!(key),
+            Expect::Absent,
+        )
         .await
-        .ctx("put other")?;
+        .ctx("put")?;
+    }
+    s.put_record(
+        "other",
+        "z",
+        Some(a.id),
+        &serde_json::json!(1),
+        Expect::Absent,
+    )
+    .await
+    .ctx("put other")?;
     let keys = |v: Vec<crate::record::Record>| v.into_iter().map(|r| r.key).collect::<Vec<_>>();
     ensure_eq!(
         keys(s.list_records("dept", Some(a.id)).await.ctx("list a")?),

@@ -189,6 +189,9 @@ pub trait DirectoryStore: Send + Sync {
     /// An organisation by name.
     async fn org_by_name(&self, name: &str) -> Result<Option<Organisation>>;
 
+    /// Changes an organisation's edition.
+    async fn set_edition(&self, id: OrgId, edition: Edition) -> Result<()>;
+
     /// All organisations.
     async fn list_orgs(&self) -> Result<Vec<Organisation>>;
 

@@ -39,6 +39,7 @@
 //! # });
 //! ```
 
+pub mod admin;
 pub mod auth;
 pub mod blob;
 pub mod check;
@@ -76,7 +77,7 @@ impl<T> Backend for T where
         + queue::QueueStore
         + log::LogStore
         + check::Maintenance
-    + record::RecordStore
+        + record::RecordStore
 {
 }
 

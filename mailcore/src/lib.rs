@@ -34,5 +34,6 @@ pub mod envelope;
 pub mod hook;
 pub mod message;
 pub mod message_id;
+pub mod net;
 pub mod reply;
 pub mod summary;

@@ -253,6 +253,22 @@ impl DirectoryStore for Embedded {
         .await
     }
 
+    async fn set_edition(&self, id: OrgId, edition: Edition) -> Result<()> {
+        self.write(move |tx| {
+            let n = tx
+                .execute(
+                    "UPDATE orgs SET edition = ?2 WHERE id = ?1",
+                    params![id.0, edition.as_str()],
+                )
+                .db()?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("organisation {}", id.0)));
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn list_orgs(&self) -> Result<Vec<Organisation>> {
         self.read(|conn| {
             let mut stmt = conn

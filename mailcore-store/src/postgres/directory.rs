@@ -196,6 +196,20 @@ impl DirectoryStore for Postgres {
             .transpose()
     }
 
+    async fn set_edition(&self, id: OrgId, edition: Edition) -> Result<()> {
+        let client = self.client().await?;
+        let n = exec(
+            &client,
+            "UPDATE orgs SET edition = $2 WHERE id = $1",
+            &[&id.0, &edition.as_str()],
+        )
+        .await?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("organisation {}", id.0)));
+        }
+        Ok(())
+    }
+
     async fn list_orgs(&self) -> Result<Vec<Organisation>> {
         let client = self.client().await?;
         let sql = format!("SELECT {ORG_COLUMNS} FROM orgs ORDER BY id");
