@@ -37,6 +37,7 @@ const DAY: i64 = 86_400;
 
 /// Statistics of one organisation over `since ≤ time < until`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Statistics {
     /// Start of the range, seconds since the epoch (inclusive).
     pub since: i64,
@@ -54,6 +55,7 @@ pub struct Statistics {
 
 /// The figures of one day (or of a whole range).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DayStatistics {
     /// `YYYY-MM-DD` (UTC), or `"total"`.
     pub day: String,
@@ -79,6 +81,7 @@ pub struct DayStatistics {
 
 /// An account whose mailbox is nearly full.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct QuotaAlert {
     /// The account's address.
     pub address: String,

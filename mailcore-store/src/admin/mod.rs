@@ -23,6 +23,7 @@
 
 pub mod access;
 pub mod directory;
+pub mod logs;
 pub mod org;
 pub mod recycle;
 pub mod roles;
