@@ -319,7 +319,11 @@ impl LocalDelivery {
                 out.accounts.insert(a.id.0, a);
             }
             Resolved::Group(g) => {
-                for m in &g.members {
+                let departments =
+                    mailcore_store::admin::group_department_members(self.store.as_ref(), &g)
+                        .await
+                        .map_err(temporary)?;
+                for m in g.members.iter().chain(&departments) {
                     Box::pin(self.expand(m, out, seen, depth + 1)).await?;
                 }
             }
@@ -415,7 +419,7 @@ impl LocalDelivery {
         match decision.verdict {
             Verdict::Reject(r) | Verdict::TempFail(r) => return Answer::Reject(r),
             Verdict::Discard => {
-                self.log(&envelope, &message, "discarded", "").await;
+                self.log_sent(&envelope, &message, "discarded", false).await;
                 return Answer::AcceptWith(reply(250, "2.0.0", &format!("Ok: {id}")));
             }
             Verdict::Quarantine { .. } => {
@@ -526,8 +530,15 @@ impl LocalDelivery {
                     outcome: &outcome,
                 })
                 .await;
-            self.log_recipient(&envelope, &message, full, "mailbox full")
-                .await;
+            if let Some(account) = expansion
+                .accounts
+                .values()
+                .find(|a| address_key(&a.address) == address_key(full))
+            {
+                let local_sender = self.local_sender(&envelope).await.is_some();
+                self.log_received(&envelope, &message, account, "mailbox full", local_sender)
+                    .await;
+            }
         }
         if !targets.is_empty()
             && let Err(e) = self.store.deliver(full.clone(), now(), &targets).await
@@ -558,12 +569,24 @@ impl LocalDelivery {
                 })
                 .await;
         }
-        let direction = if expansion.external.is_empty() {
-            "inbound"
-        } else {
-            "outbound"
-        };
-        self.log(&envelope, &message, "delivered", direction).await;
+        let local_sender = self
+            .log_sent(
+                &envelope,
+                &message,
+                "delivered",
+                expansion.external.is_empty(),
+            )
+            .await;
+        for (addr, _) in &delivered_to {
+            if let Some(account) = expansion
+                .accounts
+                .values()
+                .find(|a| address_key(&a.address) == address_key(addr))
+            {
+                self.log_received(&envelope, &message, account, "delivered", local_sender)
+                    .await;
+            }
+        }
         Answer::AcceptWith(reply(
             250,
             "2.0.0",
@@ -575,56 +598,70 @@ impl LocalDelivery {
         ))
     }
 
-    /// Records a recipient the message could not be delivered to (its bounce comes with
-    /// outbound delivery).
-    async fn log_recipient(
+    /// The sender's local account, if the envelope sender is one of ours.
+    async fn local_sender(&self, envelope: &Envelope) -> Option<Account> {
+        let addr = envelope.sender.address()?;
+        match self.store.resolve(addr).await {
+            Ok(Resolved::Account(a) | Resolved::Alias(a)) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// Records the transaction as sent by a local member (when the sender is one); returns
+    /// whether it was. `internal`: every recipient is local.
+    async fn log_sent(
         &self,
         envelope: &Envelope,
         message: &Message,
-        recipient: &EmailAddress,
         result: &str,
-    ) {
-        let to = vec![recipient.to_string()];
-        self.log_mail(
-            envelope,
-            message,
-            Some(recipient.to_string()),
-            to,
-            result,
-            "inbound",
-        )
-        .await;
-    }
-
-    /// Records the whole transaction under its sender.
-    async fn log(&self, envelope: &Envelope, message: &Message, result: &str, direction: &str) {
+        internal: bool,
+    ) -> bool {
+        let Some(sender) = self.local_sender(envelope).await else {
+            return false;
+        };
         let to = envelope
             .recipients
             .iter()
             .map(|r| r.path.to_string())
             .collect();
-        let account = envelope.sender.address().map(ToString::to_string);
-        self.log_mail(envelope, message, account, to, result, direction)
+        self.log_mail(envelope, message, &sender, to, result, "sent", internal)
+            .await;
+        true
+    }
+
+    /// Records the message as received by one local account.
+    async fn log_received(
+        &self,
+        envelope: &Envelope,
+        message: &Message,
+        account: &Account,
+        result: &str,
+        internal: bool,
+    ) {
+        let to = vec![account.address.to_string()];
+        self.log_mail(envelope, message, account, to, result, "received", internal)
             .await;
     }
 
-    /// Appends one mail-log record.
+    /// Appends one mail-log record filed under `account` and its organisation.
+    #[allow(clippy::too_many_arguments)]
     async fn log_mail(
         &self,
         envelope: &Envelope,
         message: &Message,
-        account: Option<String>,
+        account: &Account,
         to: Vec<String>,
         result: &str,
         direction: &str,
+        internal: bool,
     ) {
         let _ = self
             .store
             .append_log(NewLogRecord {
                 kind: LogKind::Mail,
                 time: now(),
-                org: None,
-                account,
+                org: Some(account.org),
+                account: Some(account.address.to_string()),
                 data: serde_json::json!({
                     "from": envelope.sender.to_string(),
                     "to": to,
@@ -632,6 +669,7 @@ impl LocalDelivery {
                     "size": message.raw().len(),
                     "result": result,
                     "direction": direction,
+                    "internal": internal,
                 }),
             })
             .await;

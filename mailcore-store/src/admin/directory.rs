@@ -461,12 +461,12 @@ impl Admin {
     /// The default domain of new addresses: the first verified non-trial domain, else the
     /// trial domain.
     async fn default_domain(&self, org: OrgId) -> AdminResult<Domain> {
-        let settings = self.settings_versioned(org).await?.value;
+        let suffix = format!(".{}", self.config.trial_suffix.to_ascii_lowercase());
         let domains = self.store.list_domains(Some(org)).await?;
-        let trial = settings.trial_domain.unwrap_or_default();
+        let is_trial = |d: &crate::directory::DomainRecord| d.name.as_ascii().ends_with(&suffix);
         domains
             .iter()
-            .find(|d| d.verified && !d.name.to_string().eq_ignore_ascii_case(&trial))
+            .find(|d| d.verified && !is_trial(d))
             .or_else(|| domains.iter().find(|d| d.verified))
             .or_else(|| domains.first())
             .map(|d| d.name.clone())
