@@ -32,6 +32,69 @@ pub struct Config {
     /// IMAP listeners.
     #[serde(default)]
     pub imap: ReaderConfig,
+    /// The admin HTTP API.
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// `[api]`: the admin HTTP API (JSON under `/api/v1/`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// On by default.
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// `IP:PORT` to listen on (default 127.0.0.1:8080).
+    pub listen: Option<std::net::SocketAddr>,
+    /// What domain verification expects.
+    #[serde(default)]
+    pub verification: VerificationConfig,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            enabled: true,
+            listen: None,
+            verification: VerificationConfig::default(),
+        }
+    }
+}
+
+impl ApiConfig {
+    /// The address to listen on.
+    pub fn listen(&self) -> std::net::SocketAddr {
+        self.listen
+            .unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 8080)))
+    }
+}
+
+/// `[[api.verification.mx]]`: an MX record customer domains must publish.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MxHost {
+    /// The mail host.
+    pub host: String,
+    /// Its preference.
+    pub priority: u16,
+}
+
+/// `[api.verification]`: the DNS set-up a customer domain must have to be verified.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerificationConfig {
+    /// A recursive resolver `IP:PORT`; the system's resolvers by default.
+    pub nameserver: Option<std::net::SocketAddr>,
+    /// The MX records, exactly (default: the host name, priority 10).
+    pub mx: Option<Vec<MxHost>>,
+    /// The domain SPF records must include (default `spf.<hostname>`).
+    pub spf_include: Option<String>,
+    /// The DKIM selector whose key must be published (default `mailcore`).
+    pub dkim_selector: Option<String>,
+    /// Where ownership CNAMEs point: `<token>.<verify_target>` (default `verify.<hostname>`).
+    pub verify_target: Option<String>,
+    /// Deadline of one DNS look-up in seconds (default 5).
+    pub timeout_secs: Option<u64>,
 }
 
 /// `[[pop3.listeners]]` / `[[imap.listeners]]`.
@@ -236,5 +299,10 @@ mod tests {
         assert_eq!(c.smtp.listeners().len(), 3);
         assert_eq!(c.smtp.listeners()[0].1, ListenerKind::Mx);
         assert_eq!(SmtpConfig::default().listeners()[1].0.port(), 2587);
+        assert!(c.api.enabled);
+        assert_eq!(c.api.listen().to_string(), "127.0.0.1:8080");
+        let v = &c.api.verification;
+        assert_eq!(v.nameserver.map(|n| n.port()), None);
+        assert_eq!(v.dkim_selector.as_deref(), Some("mailcore"));
     }
 }

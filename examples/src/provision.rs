@@ -1,19 +1,25 @@
-//! Provisioning subcommands: `domain`, `account`, `alias`, `group`, `store check`. Each calls
-//! the library operation in `mailcore_store::provision` on the configured store.
+//! Provisioning subcommands: `domain`, `account`, `alias`, `group`, `token`, `store check`. The
+//! directory changes call the same [`Admin`] operations as the admin HTTP API, as the
+//! deployment operator ([`Caller::operator`]), so the same rules apply (alias limit, quotas,
+//! edition limits) and every change is in the operation log.
 
 use std::io::Write;
 
 use anyhow::Context;
 use mailcore::address::{Domain, EmailAddress};
 use mailcore_store::Backend;
+use mailcore_store::admin::{Admin, Caller, GroupSpec, NewMember};
+use mailcore_store::directory::Edition;
 
 fn address(s: &str) -> anyhow::Result<EmailAddress> {
     s.parse().with_context(|| format!("invalid address {s:?}"))
 }
 
-/// `domain add NAME [--org ORG]`.
+/// `domain add NAME [--org ORG]`: [`Admin::add_domain`] as the operator, in the organisation
+/// named `org` (created, professional edition, when missing: `Admin::create_org` needs a
+/// creator account, which a CLI-provisioned deployment does not have).
 pub async fn domain_add(
-    store: &dyn Backend,
+    admin: &Admin,
     name: &str,
     org: &str,
     out: &mut impl Write,
@@ -21,13 +27,15 @@ pub async fn domain_add(
     let domain: Domain = name
         .parse()
         .with_context(|| format!("invalid domain {name:?}"))?;
-    let rec = mailcore_store::provision::add_domain(store, org, &domain).await?;
-    writeln!(
-        out,
-        "added domain {} (A-label {})",
-        rec.name,
-        rec.name.as_ascii()
-    )?;
+    let store = admin.store();
+    let org = match store.org_by_name(org).await? {
+        Some(o) => o,
+        None => store.create_org(org, Edition::Professional).await?,
+    };
+    admin
+        .add_domain(&Caller::operator(), org.id, &domain.to_string())
+        .await?;
+    writeln!(out, "added domain {domain} (A-label {})", domain.as_ascii())?;
     Ok(())
 }
 
@@ -44,18 +52,38 @@ pub async fn domain_list(store: &dyn Backend, out: &mut impl Write) -> anyhow::R
     Ok(())
 }
 
-/// `account add ADDRESS --password PW [--name NAME] [--quota BYTES]`.
+/// `account add ADDRESS --password PW [--name NAME] [--quota BYTES]`:
+/// [`Admin::create_member`] as the operator (without `--quota`, the edition's member quota).
 pub async fn account_add(
-    store: &dyn Backend,
+    admin: &Admin,
     addr: &str,
     password: &str,
     name: Option<&str>,
     quota: Option<u64>,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let a = mailcore_store::provision::add_account(store, &address(addr)?, password, name, quota)
+    let address = address(addr)?;
+    let org = admin
+        .store()
+        .domain(address.domain())
+        .await?
+        .map(|d| d.org)
+        .ok_or_else(|| anyhow::anyhow!("domain {} not found (add it first)", address.domain()))?;
+    let created = admin
+        .create_member(
+            &Caller::operator(),
+            org,
+            NewMember {
+                local_part: address.local_part().to_string(),
+                domain: Some(address.domain().to_string()),
+                display_name: name.map(str::to_owned),
+                password: Some(password.to_owned()),
+                quota_bytes: quota,
+                ..NewMember::default()
+            },
+        )
         .await?;
-    writeln!(out, "added account {}", a.address)?;
+    writeln!(out, "added account {}", created.member.address)?;
     Ok(())
 }
 
@@ -88,44 +116,71 @@ pub async fn account_list(store: &dyn Backend, out: &mut impl Write) -> anyhow::
     Ok(())
 }
 
-/// `alias add ALIAS ADDRESS`.
+/// `alias add ALIAS ADDRESS`: [`Admin::add_alias`] as the operator (at most five aliases per
+/// account).
 pub async fn alias_add(
-    store: &dyn Backend,
+    admin: &Admin,
     alias: &str,
     target: &str,
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
     let (alias, target) = (address(alias)?, address(target)?);
-    mailcore_store::provision::add_alias(store, &alias, &target).await?;
+    let account = account_id(admin.store().as_ref(), &target.to_string()).await?;
+    admin
+        .add_alias(&Caller::operator(), account, &alias.to_string())
+        .await?;
     writeln!(out, "added alias {alias} -> {target}")?;
     Ok(())
 }
 
-/// `group add ADDRESS --member ADDR... [--representative ADDR...] [--name NAME]`.
+/// `group add ADDRESS --member ADDR... [--representative ADDR...] [--name NAME]`:
+/// [`Admin::create_group`] as the operator.
 pub async fn group_add(
-    store: &dyn Backend,
+    admin: &Admin,
     addr: &str,
     name: Option<&str>,
     members: &[String],
     representatives: &[String],
     out: &mut impl Write,
 ) -> anyhow::Result<()> {
-    let members = members
-        .iter()
-        .map(|m| address(m))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let reps = representatives
-        .iter()
-        .map(|m| address(m))
-        .collect::<anyhow::Result<Vec<_>>>()?;
-    let g =
-        mailcore_store::provision::add_group(store, &address(addr)?, name, &members, &reps).await?;
+    for m in members.iter().chain(representatives) {
+        address(m)?;
+    }
+    let g = admin
+        .create_group(
+            &Caller::operator(),
+            GroupSpec {
+                address: address(addr)?.to_string(),
+                name: name.map(str::to_owned),
+                members: members.to_vec(),
+                departments: Vec::new(),
+                representatives: representatives.to_vec(),
+            },
+        )
+        .await?;
     writeln!(
         out,
         "added group {} with {} member(s)",
         g.address,
         g.members.len()
     )?;
+    Ok(())
+}
+
+/// `token create (--admin ADDRESS | --operator) [--name NAME]`: prints a new bearer token for
+/// the admin HTTP API (shown once; only its digest is stored).
+pub async fn token_create(
+    admin: &Admin,
+    administrator: Option<&str>,
+    name: &str,
+    out: &mut impl Write,
+) -> anyhow::Result<()> {
+    let account = match administrator {
+        Some(a) => Some(account_id(admin.store().as_ref(), a).await?),
+        None => None,
+    };
+    let token = admin.create_token(account, name).await?;
+    writeln!(out, "{token}")?;
     Ok(())
 }
 
@@ -137,7 +192,7 @@ async fn account_id(
     match store.resolve(&a).await? {
         mailcore_store::directory::Resolved::Account(acct)
         | mailcore_store::directory::Resolved::Alias(acct) => Ok(acct.id),
-        _ => anyhow::bail!("no account {addr}"),
+        _ => anyhow::bail!("account {addr} not found"),
     }
 }
 

@@ -1,5 +1,5 @@
-//! `mailcore-server serve`: opens the store, builds the hook chain and runs the listeners until
-//! interrupted.
+//! `mailcore-server serve`: opens the store, builds the hook chain and runs the listeners (SMTP,
+//! POP3, IMAP, the admin HTTP API) and the hourly housekeeping until interrupted.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -142,6 +142,23 @@ pub async fn run(config: &Config, store: Arc<dyn Backend>, data_dir: &Path) -> a
             store.clone(),
             hooks.clone(),
         )));
+    }
+    if config.api.enabled {
+        let address = config.api.listen();
+        let admin = mailcore_store::admin::Admin::new(
+            store.clone(),
+            mailcore_store::admin::AdminConfig::default(),
+        );
+        let state = crate::api::AppState::new(admin.clone(), &config.api.verification, &hostname);
+        let listener = tokio::net::TcpListener::bind(address)
+            .await
+            .with_context(|| format!("cannot listen on {address}"))?;
+        println!("admin api listening on http://{address}/api/v1/");
+        tasks.push(tokio::spawn(crate::api::serve(listener, state)));
+        tasks.push(tokio::spawn(async move {
+            crate::api::housekeeping(admin).await;
+            Ok(())
+        }));
     }
     println!("mailcore-server ready (store: {})", data_dir.display());
     wait_for_shutdown().await;

@@ -91,6 +91,7 @@ fn smtp_in_imap_and_pop3_out_byte_identical() {
         format!(
             "[[smtp.listeners]]\naddress = \"127.0.0.1:{smtp}\"\nkind = \"mx\"\n\
              [authentication]\nenabled = false\n\
+             [api]\nenabled = false\n\
              [[imap.listeners]]\naddress = \"127.0.0.1:{imap}\"\nimplicit_tls = true\n\
              [[pop3.listeners]]\naddress = \"127.0.0.1:{pop}\"\nimplicit_tls = true\n"
         ),

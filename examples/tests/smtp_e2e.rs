@@ -181,7 +181,8 @@ impl Server {
                      [[smtp.listeners]]\naddress = \"127.0.0.1:{submissions}\"\nkind = \"submissions\"\n\
                      [authentication]\nenabled = false\n\
                      [pop3]\nlisteners = []\n\
-                     [imap]\nlisteners = []\n"
+                     [imap]\nlisteners = []\n\
+                     [api]\nenabled = false\n"
                 ),
             )
             .unwrap();

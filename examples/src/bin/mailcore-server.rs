@@ -38,7 +38,8 @@ enum Command {
         file: PathBuf,
     },
     /// Run the server: SMTP MX on 127.0.0.1:2525, submission on 2587 (STARTTLS) and 2465
-    /// (implicit TLS) unless the config file says otherwise.
+    /// (implicit TLS), POP3, IMAP and the admin HTTP API on 127.0.0.1:8080 unless the config
+    /// file says otherwise.
     Serve,
     /// Mail domains.
     #[command(subcommand)]
@@ -52,6 +53,9 @@ enum Command {
     /// Mail groups (distribution lists).
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Bearer tokens of the admin HTTP API.
+    #[command(subcommand)]
+    Token(TokenCmd),
     /// Store maintenance.
     #[command(subcommand)]
     Store(StoreCmd),
@@ -158,6 +162,27 @@ enum GroupCmd {
 }
 
 #[derive(Subcommand, Debug)]
+enum TokenCmd {
+    /// Create a token and print it (it is shown once).
+    Create {
+        /// The administrator (address) the token acts as.
+        #[arg(
+            long,
+            value_name = "ADDRESS",
+            required_unless_present = "operator",
+            conflicts_with = "operator"
+        )]
+        admin: Option<String>,
+        /// A deployment-operator token, acting across organisations.
+        #[arg(long)]
+        operator: bool,
+        /// A name to recognise the token by.
+        #[arg(long, default_value = "cli")]
+        name: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum StoreCmd {
     /// Check integrity: every message's blob present and intact, counters consistent.
     /// Exits non-zero with a report when damage is found.
@@ -206,11 +231,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot open store {location}: {e}"))?;
         let store_ref = store.as_ref();
+        let admin = mailcore_store::admin::Admin::new(
+            store.clone(),
+            mailcore_store::admin::AdminConfig::default(),
+        );
         match cli.command {
             Command::Inspect { .. } => Ok(()),
             Command::Serve => serve::run(&config, store.clone(), &data_dir).await,
             Command::Domain(DomainCmd::Add { name, org }) => {
-                provision::domain_add(store_ref, &name, &org, out).await
+                provision::domain_add(&admin, &name, &org, out).await
             }
             Command::Domain(DomainCmd::List) => provision::domain_list(store_ref, out).await,
             Command::Account(AccountCmd::Add {
@@ -219,12 +248,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 name,
                 quota,
             }) => {
-                provision::account_add(store_ref, &address, &password, name.as_deref(), quota, out)
+                provision::account_add(&admin, &address, &password, name.as_deref(), quota, out)
                     .await
             }
             Command::Account(AccountCmd::List) => provision::account_list(store_ref, out).await,
             Command::Alias(AliasCmd::Add { alias, address }) => {
-                provision::alias_add(store_ref, &alias, &address, out).await
+                provision::alias_add(&admin, &alias, &address, out).await
             }
             Command::Group(GroupCmd::Add {
                 address,
@@ -233,7 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 name,
             }) => {
                 provision::group_add(
-                    store_ref,
+                    &admin,
                     &address,
                     name.as_deref(),
                     &members,
@@ -253,6 +282,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 uid,
                 mailbox,
             }) => provision::message_get(store_ref, &address, &mailbox, uid, out).await,
+            Command::Token(TokenCmd::Create {
+                admin: administrator,
+                operator: _,
+                name,
+            }) => provision::token_create(&admin, administrator.as_deref(), &name, out).await,
             Command::Store(StoreCmd::Check { repair }) => {
                 provision::store_check(store_ref, repair, out).await
             }
