@@ -27,6 +27,8 @@ use crate::mailbox::AccountId;
 use crate::record::Expect;
 
 pub(crate) const APP_PASSWORD_KIND: &str = "app_password";
+/// Index from an app password's digest to its account, so a login costs one lookup.
+pub(crate) const APP_DIGEST_KIND: &str = "app_password_digest";
 
 /// Which client protocols are allowed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,6 +208,15 @@ impl Admin {
         };
         self.store
             .put_record(
+                APP_DIGEST_KIND,
+                &record.digest,
+                Some(acc.org),
+                &serde_json::json!({ "account": account.0, "id": id }),
+                Expect::Absent,
+            )
+            .await?;
+        self.store
+            .put_record(
                 APP_PASSWORD_KIND,
                 &app_key(account, &id),
                 Some(acc.org),
@@ -262,13 +273,14 @@ impl Admin {
         let acc = self
             .account_in_scope(caller, account, Right::Security)
             .await?;
-        if !self
-            .store
-            .delete_record(APP_PASSWORD_KIND, &app_key(account, id))
-            .await?
-        {
+        let key = app_key(account, id);
+        let Some(record) = self.store.get_record(APP_PASSWORD_KIND, &key).await? else {
             return Err(AdminError::not_found(format!("app password {id}")));
+        };
+        if let Some(digest) = record.value.get("digest").and_then(|d| d.as_str()) {
+            self.store.delete_record(APP_DIGEST_KIND, digest).await?;
         }
+        self.store.delete_record(APP_PASSWORD_KIND, &key).await?;
         self.op_log(
             caller,
             acc.org,
@@ -301,19 +313,11 @@ pub async fn matches_app_password(
         return Ok(false);
     }
     let digest = secret_digest(&typed);
-    let prefix = format!("{}:", account.id.0);
-    for r in store
-        .list_records(APP_PASSWORD_KIND, Some(account.org))
+    Ok(store
+        .get_record(APP_DIGEST_KIND, &digest)
         .await?
-    {
-        if !r.key.starts_with(&prefix) {
-            continue;
-        }
-        if r.value.get("digest").and_then(|d| d.as_str()) == Some(digest.as_str()) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+        .and_then(|r| r.value.get("account").and_then(serde_json::Value::as_i64))
+        == Some(account.id.0))
 }
 
 /// The access rules that apply to one account.

@@ -5,7 +5,6 @@
 //! permanent error; its addresses stay reserved so that nobody else receives its mail.
 
 use std::collections::HashSet;
-use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
@@ -194,13 +193,7 @@ impl Admin {
                     timestamp: meta.internal_date,
                     offset_minutes: 0,
                 };
-                let mut from_line = String::new();
-                let _ = write!(
-                    from_line,
-                    "From {} {}\n",
-                    acc.address,
-                    asctime(date.timestamp)
-                );
+                let from_line = format!("From {} {}\n", acc.address, asctime(date.timestamp));
                 out.extend_from_slice(from_line.as_bytes());
                 out.extend_from_slice(format!("X-Mailcore-Folder: {}\n", mailbox.name).as_bytes());
                 for line in raw.split_inclusive(|&b| b == b'\n') {
@@ -313,6 +306,11 @@ impl Admin {
             .await?
         {
             if r.key.starts_with(&prefix) {
+                if let Some(digest) = r.value.get("digest").and_then(|d| d.as_str()) {
+                    self.store
+                        .delete_record(super::access::APP_DIGEST_KIND, digest)
+                        .await?;
+                }
                 self.store.delete_record(&r.kind, &r.key).await?;
             }
         }
