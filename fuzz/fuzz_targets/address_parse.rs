@@ -1,5 +1,5 @@
 //! Address parsers on arbitrary text: never panic, and whatever parses strictly formats to text
-//! that parses back to the same value.
+//! that parses back to the same value (addresses, domains, mailboxes, CIDR networks).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -25,4 +25,7 @@ fuzz_target!(|data: &[u8]| {
     let _ = (ReversePath::parse(s), ForwardPath::parse(s));
     let _ = mailcore::message_id::MessageId::parse(s);
     let _ = mailcore::message::DateTime::parse_rfc5322(s);
+    if let Some(n) = mailcore::net::Network::parse(s) {
+        assert_eq!(mailcore::net::Network::parse(&n.to_string()), Some(n));
+    }
 });

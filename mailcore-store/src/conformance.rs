@@ -568,6 +568,18 @@ async fn org_create_and_lookup(s: Store) -> R {
         StoreError::AlreadyExists(_),
         "duplicate org name"
     );
+    s.set_edition(a.id, Edition::Professional)
+        .await
+        .ctx("set_edition")?;
+    ensure_eq!(
+        s.org(a.id).await.ctx("org")?.found("org")?.edition,
+        Edition::Professional
+    );
+    ensure_err!(
+        s.set_edition(OrgId(i64::MAX - 1), Edition::Basic).await,
+        StoreError::NotFound(_),
+        "unknown org"
+    );
     Ok(())
 }
 

@@ -112,3 +112,25 @@ proptest! {
         prop_assert!(msg.warnings().is_empty());
     }
 }
+
+proptest! {
+    /// A network prints as `address/prefix` and parses back to itself; it contains its own
+    /// address and never panics on any input.
+    #[test]
+    fn network_round_trip(v4 in any::<[u8; 4]>(), v6 in any::<[u16; 8]>(), p4 in 0u8..=32, p6 in 0u8..=128) {
+        use mailcore::net::Network;
+        use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+        let a4 = IpAddr::V4(Ipv4Addr::from(v4));
+        let a6 = IpAddr::V6(Ipv6Addr::from(v6));
+        for (addr, prefix) in [(a4, p4), (a6, p6)] {
+            let n = Network::parse(&format!("{addr}/{prefix}")).unwrap();
+            prop_assert_eq!(Network::parse(&n.to_string()), Some(n));
+            prop_assert!(n.contains(addr));
+        }
+    }
+
+    #[test]
+    fn network_parse_never_panics(s in "\\PC{0,60}") {
+        let _ = mailcore::net::Network::parse(&s);
+    }
+}
