@@ -12,8 +12,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::error::ApiResult;
+use super::error::{ApiError, ApiResult};
 use super::extract::{Auth, PathParams, QueryParams};
+
+/// The latest time the API accepts: 9999-12-31T23:59:59Z.
+pub const LATEST_TIME: i64 = 253_402_300_799;
 
 /// Which log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -86,8 +89,10 @@ pub struct LogPage {
 #[serde(deny_unknown_fields)]
 pub struct Range {
     /// Start, seconds since the epoch (inclusive; default 30 days before `until`).
+    #[param(minimum = 0, maximum = 253_402_300_799.0)]
     pub since: Option<i64>,
     /// End (exclusive; default now).
+    #[param(minimum = 0, maximum = 253_402_300_799.0)]
     pub until: Option<i64>,
 }
 
@@ -150,6 +155,13 @@ pub async fn statistics(
 ) -> ApiResult<Json<Statistics>> {
     let until = r.until.unwrap_or_else(mailcore_store::now);
     let since = r.since.unwrap_or_else(|| until.saturating_sub(30 * 86_400));
+    for t in [since, until] {
+        if !(0..=LATEST_TIME).contains(&t) {
+            return Err(ApiError::invalid(format!(
+                "time {t} is outside 0..={LATEST_TIME} (seconds since the epoch)"
+            )));
+        }
+    }
     Ok(Json(
         s.admin.statistics(&c, OrgId(org), since, until).await?,
     ))

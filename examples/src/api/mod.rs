@@ -152,14 +152,13 @@ impl AppState {
         groups::recycle_bin, groups::restore, groups::reassign, groups::export, groups::purge,
         logs::query, logs::export, logs::statistics,
     ),
-    components(schemas(error::ErrorBody)),
+    components(schemas(error::ErrorBody, logs::Kind)),
     modifiers(&ErrorResponses),
 )]
 pub struct ApiDoc;
 
 /// Adds the bearer security scheme and, to every operation, the error responses it can give:
-/// 400 (malformed path, query or body, or a broken rule), 401 (no valid token, on
-/// authenticated operations), 403, 404, 409, 413 (oversized body), 422 and 503.
+/// 400 (malformed path, query or body, or a broken rule), 401 (no valid token), 403, 404, 409, 413 (oversized body), 422 and 503.
 #[derive(Debug)]
 pub struct ErrorResponses;
 
@@ -213,23 +212,16 @@ fn add_errors(op: &mut Operation) {
     if op.operation_id.as_deref() == Some("openapi") {
         return;
     }
-    let authenticated = op.security.as_ref().is_some_and(|s| {
-        !s.is_empty() && serde_json::to_value(s).is_ok_and(|v| v != serde_json::json!([{}]))
-    });
     let has_input =
         op.request_body.is_some() || op.parameters.as_ref().is_some_and(|p| !p.is_empty());
-    let mut statuses = vec!["403", "404", "409", "422", "503"];
+    // 401 on every operation: a missing or bad bearer token, or (on the operations without
+    // one) a bad invitation or activation token.
+    let mut statuses = vec!["401", "403", "404", "409", "422", "503"];
     if has_input {
         statuses.push("400");
     }
-    if authenticated {
-        statuses.push("401");
-    }
     if op.request_body.is_some() {
         statuses.push("413");
-        if !has_input {
-            statuses.push("400");
-        }
     }
     for status in statuses {
         op.responses
