@@ -4,9 +4,11 @@
 //! `MAILCORE_REQUIRE_PEERS` is set (as `.ci/run` does): then they fail.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs::File;
+mod common;
+
+use common::{DnsServer, dns_peer_available};
+
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use mail_auth::common::crypto::{RsaKey, Sha256};
@@ -24,119 +26,19 @@ use mailcore_policy::authentication::{
 use rustls_pki_types::PrivateKeyDer;
 use rustls_pki_types::pem::PemObject;
 
-const PYTHON: &str = "/usr/bin/python3";
 const ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns/example.test.zone");
 const DKIM_KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns/test2024.private");
 
-/// Whether the DNS peer can run here; when it cannot and peers are not required, the test
-/// is skipped (with a message) rather than failed.
-fn dns_peer_available() -> bool {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import dnslib.zoneresolver"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("MAILCORE_REQUIRE_PEERS").is_none() {
-        eprintln!(
-            "SKIPPED: python3-dnslib is not installed (set MAILCORE_REQUIRE_PEERS to make this a failure)"
-        );
-        return false;
-    }
-    true
-}
 const AUTHSERV_ID: &str = "mx.example.org";
-/// How long the DNS server may take to answer its first query.
-const DNS_STARTUP: Duration = Duration::from_secs(20);
 
-/// A `dnslib.zoneresolver` child process serving the example.test zone; killed on drop.
-struct DnsServer {
-    child: Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
+/// What these tests do with the zone's DNS server.
+trait DnsHook {
+    fn hook(&self) -> AuthenticationHook;
 }
 
-impl DnsServer {
-    fn start(name: &str) -> DnsServer {
-        let port = {
-            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket.local_addr().unwrap().port()
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("dnslib-{name}-{}.log", std::process::id()));
-        let child = Command::new(PYTHON)
-            .args([
-                "-m",
-                "dnslib.zoneresolver",
-                "--zone",
-                ZONE,
-                "--address",
-                "127.0.0.1",
-            ])
-            .args(["--port", &port.to_string(), "--udplen", "4096"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start the test DNS server `{PYTHON} -m dnslib.zoneresolver`: {e} \
-                     (install the Debian package python3-dnslib)"
-                )
-            });
-        let mut server = DnsServer { child, addr, log };
-        server.wait_ready();
-        server
-    }
-
-    /// Sends `example.test. IN A` until the server answers.
-    fn wait_ready(&mut self) {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut query = vec![0x4d, 0x43, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in ["example", "test"] {
-            query.push(label.len() as u8);
-            query.extend_from_slice(label.as_bytes());
-        }
-        query.extend_from_slice(&[0, 0, 1, 0, 1]);
-        let started = Instant::now();
-        let mut answer = [0u8; 512];
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!(
-                    "the test DNS server (`{PYTHON} -m dnslib.zoneresolver`) exited with \
-                     {status}; is python3-dnslib installed? stderr:\n{log}"
-                );
-            }
-            probe.send_to(&query, self.addr).unwrap();
-            if let Ok((n, _)) = probe.recv_from(&mut answer)
-                && n >= 12
-                && answer[..2] == query[..2]
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < DNS_STARTUP,
-                "the test DNS server on {} did not answer within {DNS_STARTUP:?}",
-                self.addr
-            );
-        }
-    }
-
+impl DnsHook for DnsServer {
     fn hook(&self) -> AuthenticationHook {
         AuthenticationHook::with_nameserver(AUTHSERV_ID, self.addr).unwrap()
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -215,7 +117,7 @@ async fn signed_message_from_permitted_host_passes_everything() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("pass");
+    let dns = start_dns("pass");
     let raw = sign(&message("pass"));
 
     let value = header_value(&run(dns.hook(), &session("127.0.0.1"), &raw).await);
@@ -243,7 +145,7 @@ async fn unsigned_message_from_foreign_host_fails_spf_and_dmarc() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("fail");
+    let dns = start_dns("fail");
     let raw = message("fail");
 
     let value = header_value(&run(dns.hook(), &session("192.0.2.1"), &raw).await);
@@ -267,7 +169,7 @@ async fn tampered_body_fails_dkim() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("tampered");
+    let dns = start_dns("tampered");
     let signed = sign(&message("tampered"));
     let raw = signed.replace("hello bob", "hello bob, send money");
     assert_ne!(raw, signed);
@@ -343,4 +245,14 @@ async fn unreachable_nameserver_records_temperror_within_the_deadline() {
         );
         assert!(!value.contains("=pass"), "{value}");
     }
+}
+
+/// The zone's DNS server, named `name` in its log file.
+fn start_dns(name: &str) -> DnsServer {
+    DnsServer::start(
+        std::path::Path::new(ZONE),
+        "example.test",
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+        name,
+    )
 }

@@ -5,9 +5,11 @@
 //! and invalid-request tests need no DNS server and always run.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::fs::File;
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Stdio};
+mod common;
+
+use common::{DnsServer, dns_peer_available};
+
+use std::net::UdpSocket;
 use std::time::{Duration, Instant};
 
 use mailcore_policy::domain_verify::{
@@ -15,112 +17,20 @@ use mailcore_policy::domain_verify::{
     VerificationReport, VerifyRequest, WrongPriority,
 };
 
-const PYTHON: &str = "/usr/bin/python3";
 const ZONE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/dns/verify.test.zone");
-/// How long the DNS server may take to answer its first query.
-const DNS_STARTUP: Duration = Duration::from_secs(20);
 
 /// The DKIM public key the service expects (the `p=` value published at good.test).
 const KEY: &str = "MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDGz2verifytestkey0123456789\
                    abcdefghijABCDEFGHIJklmnopqrstuvwxyz+/0123456789QIDAQAB";
 const SPF_INCLUDE: &str = "spf.mail.example.net";
 
-/// Whether the DNS peer can run here; when it cannot and peers are not required, the test
-/// is skipped (with a message) rather than failed.
-fn dns_peer_available() -> bool {
-    let ok = Command::new(PYTHON)
-        .args(["-c", "import dnslib.zoneresolver"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !ok && std::env::var_os("MAILCORE_REQUIRE_PEERS").is_none() {
-        eprintln!(
-            "SKIPPED: python3-dnslib is not installed (set MAILCORE_REQUIRE_PEERS to make this a failure)"
-        );
-        return false;
-    }
-    true
+/// What these tests do with the zone's DNS server.
+trait DnsVerify {
+    fn verifier(&self) -> DomainVerifier;
+    async fn verify(&self, request: &VerifyRequest) -> VerificationReport;
 }
 
-/// A `dnslib.zoneresolver` child process serving verify.test.zone; killed on drop.
-struct DnsServer {
-    child: Child,
-    addr: SocketAddr,
-    log: std::path::PathBuf,
-}
-
-impl DnsServer {
-    fn start(name: &str) -> DnsServer {
-        let port = {
-            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket.local_addr().unwrap().port()
-        };
-        let addr = SocketAddr::from(([127, 0, 0, 1], port));
-        let log = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("dnslib-verify-{name}-{}.log", std::process::id()));
-        let child = Command::new(PYTHON)
-            .args([
-                "-m",
-                "dnslib.zoneresolver",
-                "--zone",
-                ZONE,
-                "--address",
-                "127.0.0.1",
-            ])
-            .args(["--port", &port.to_string(), "--udplen", "4096"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(File::create(&log).unwrap())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot start the test DNS server `{PYTHON} -m dnslib.zoneresolver`: {e} \
-                     (install the Debian package python3-dnslib)"
-                )
-            });
-        let mut server = DnsServer { child, addr, log };
-        server.wait_ready();
-        server
-    }
-
-    /// Sends `good.test. IN MX` until the server answers.
-    fn wait_ready(&mut self) {
-        let probe = UdpSocket::bind("127.0.0.1:0").unwrap();
-        probe
-            .set_read_timeout(Some(Duration::from_millis(200)))
-            .unwrap();
-        let mut query = vec![0x4d, 0x43, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-        for label in ["good", "test"] {
-            query.push(label.len() as u8);
-            query.extend_from_slice(label.as_bytes());
-        }
-        query.extend_from_slice(&[0, 0, 15, 0, 1]);
-        let started = Instant::now();
-        let mut answer = [0u8; 512];
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-                panic!(
-                    "the test DNS server (`{PYTHON} -m dnslib.zoneresolver`) exited with \
-                     {status}; is python3-dnslib installed? stderr:\n{log}"
-                );
-            }
-            probe.send_to(&query, self.addr).unwrap();
-            if let Ok((n, _)) = probe.recv_from(&mut answer)
-                && n >= 12
-                && answer[..2] == query[..2]
-            {
-                return;
-            }
-            assert!(
-                started.elapsed() < DNS_STARTUP,
-                "the test DNS server on {} did not answer within {DNS_STARTUP:?}",
-                self.addr
-            );
-        }
-    }
-
+impl DnsVerify for DnsServer {
     fn verifier(&self) -> DomainVerifier {
         DomainVerifier::new(Resolver::Nameserver(self.addr)).unwrap()
     }
@@ -132,14 +42,6 @@ impl DnsServer {
         let back: VerificationReport = serde_json::from_str(&json).unwrap();
         assert_eq!(back, report);
         report
-    }
-}
-
-impl Drop for DnsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_file(&self.log);
     }
 }
 
@@ -173,7 +75,7 @@ async fn all_good_domain_is_verified() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("good");
+    let dns = start_dns("good");
     let report = dns.verify(&request("GOOD.test.", "tok-good")).await;
 
     assert_eq!(report.domain, "good.test");
@@ -224,7 +126,7 @@ async fn u_label_domain_is_looked_up_as_a_label() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("idn");
+    let dns = start_dns("idn");
     let report = dns.verify(&request("Bücher.test", "tok-idn")).await;
     assert_eq!(report.domain, "xn--bcher-kva.test");
     assert!(report.verified, "{report:#?}");
@@ -239,7 +141,7 @@ async fn missing_mx_host_is_reported() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("mx-missing");
+    let dns = start_dns("mx-missing");
     let report = dns.verify(&request("mx-missing.test", "tok-mxm")).await;
 
     assert!(!report.verified);
@@ -279,7 +181,7 @@ async fn extra_mx_host_is_reported() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("mx-extra");
+    let dns = start_dns("mx-extra");
     let report = dns.verify(&request("mx-extra.test", "tok-mxe")).await;
 
     assert_eq!(report.mx.status, CheckStatus::Mismatch);
@@ -308,7 +210,7 @@ async fn mx_at_wrong_priority_is_reported() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("mx-prio");
+    let dns = start_dns("mx-prio");
     let report = dns.verify(&request("mx-prio.test", "tok-prio")).await;
 
     assert_eq!(report.mx.status, CheckStatus::Mismatch);
@@ -354,7 +256,7 @@ async fn domain_without_mx_is_missing() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("no-mx");
+    let dns = start_dns("no-mx");
     let report = dns.verify(&request("no-mx.test", "tok-nomx")).await;
 
     assert_eq!(report.mx.status, CheckStatus::Missing);
@@ -371,7 +273,7 @@ async fn null_mx_is_an_extra_record() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("null-mx");
+    let dns = start_dns("null-mx");
     let report = dns.verify(&request("null-mx.test", "tok-null")).await;
 
     assert_eq!(report.mx.status, CheckStatus::Mismatch);
@@ -385,7 +287,7 @@ async fn ownership_by_txt_below_a_custom_label() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("own-label");
+    let dns = start_dns("own-label");
     let mut request = request("own-label.test", "tok-label");
     request.ownership_label = "_mc-owner".to_owned();
     let report = dns.verify(&request).await;
@@ -411,7 +313,7 @@ async fn wrong_token_is_a_mismatch() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("wrong-token");
+    let dns = start_dns("wrong-token");
     let report = dns.verify(&request("wrong-token.test", "tok-mine")).await;
 
     assert_eq!(report.ownership.status, CheckStatus::Mismatch);
@@ -442,7 +344,7 @@ async fn spf_without_the_include_is_a_mismatch() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("spf-noinc");
+    let dns = start_dns("spf-noinc");
     let report = dns.verify(&request("spf-noinc.test", "tok-spf")).await;
 
     assert_eq!(report.spf.status, CheckStatus::Mismatch);
@@ -467,7 +369,7 @@ async fn two_spf_records_are_a_mismatch() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("spf-two");
+    let dns = start_dns("spf-two");
     let report = dns.verify(&request("spf-two.test", "tok-two")).await;
 
     assert_eq!(report.spf.status, CheckStatus::Mismatch);
@@ -485,7 +387,7 @@ async fn missing_dkim_key_is_missing() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("no-dkim");
+    let dns = start_dns("no-dkim");
     let report = dns.verify(&request("no-dkim.test", "tok-nodkim")).await;
 
     assert_eq!(report.dkim.status, CheckStatus::Missing);
@@ -513,7 +415,7 @@ async fn other_dkim_key_is_a_mismatch() {
     if !dns_peer_available() {
         return;
     }
-    let dns = DnsServer::start("dkim-other");
+    let dns = start_dns("dkim-other");
     let other = "v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQDanotherkey";
     let report = dns.verify(&request("dkim-other.test", "tok-dk")).await;
     assert_eq!(report.dkim.status, CheckStatus::Mismatch);
@@ -634,4 +536,14 @@ fn requests_deserialise_with_defaults() {
         request,
         VerifyRequest::new("example.com", "abc", SPF_INCLUDE)
     );
+}
+
+/// The zone's DNS server, named `name` in its log file.
+fn start_dns(name: &str) -> DnsServer {
+    DnsServer::start(
+        std::path::Path::new(ZONE),
+        "good.test",
+        std::path::Path::new(env!("CARGO_TARGET_TMPDIR")),
+        name,
+    )
 }
