@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::directory::{DEPARTMENT_KIND, Department, MEMBER_KIND, MemberProfile};
 use super::org::{OrgSettings, SETTINGS_KIND};
-use super::{Admin, AdminError, AdminResult, Caller, Right, random_token, secret_digest};
+use super::{Admin, AdminError, AdminResult, Caller, Right, secret_digest};
 use crate::Backend;
 use crate::auth::LoginFailure;
 use crate::directory::Account;
@@ -135,14 +135,14 @@ struct AppPasswordRecord {
 
 /// The formatted secret: 16 lowercase letters and digits in four groups.
 fn app_secret() -> String {
-    let hex = random_token(10);
-    // 80 random bits as 16 base-32 characters.
+    use argon2::password_hash::rand_core::{OsRng, RngCore};
+    // 80 random bits as 16 characters of a 32-letter alphabet without look-alikes.
     const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
-    let bytes = hex::decode(hex).unwrap_or_default();
-    let mut bits: u128 = 0;
-    for b in bytes {
-        bits = (bits << 8) | u128::from(b);
-    }
+    let mut bytes = [0u8; 10];
+    OsRng.fill_bytes(&mut bytes);
+    let bits = bytes
+        .iter()
+        .fold(0u128, |acc, b| (acc << 8) | u128::from(*b));
     let mut out = String::with_capacity(19);
     for i in 0..16 {
         if i > 0 && i % 4 == 0 {

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 
+use base64::Engine as _;
 use bytes::Bytes;
 use mailcore::address::{Domain, EmailAddress};
 use serde::{Deserialize, Serialize};
@@ -2115,7 +2116,10 @@ fn welcome_message(subject: &str, body: &str, to: &str, now: i64) -> Vec<u8> {
     let subject = if subject.is_ascii() {
         subject.to_owned()
     } else {
-        format!("=?UTF-8?B?{}?=", base64_encode(subject.as_bytes()))
+        format!(
+            "=?UTF-8?B?{}?=",
+            base64::engine::general_purpose::STANDARD.encode(subject.as_bytes())
+        )
     };
     let body = body.replace("\r\n", "\n").replace('\n', "\r\n");
     let date = mailcore::message::date::DateTime {
@@ -2133,23 +2137,38 @@ fn welcome_message(subject: &str, body: &str, to: &str, now: i64) -> Vec<u8> {
     .into_bytes()
 }
 
-fn base64_encode(data: &[u8]) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::with_capacity(data.len().div_ceil(3) * 4);
-    for chunk in data.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(char::from(T[((n >> (18 - 6 * i)) & 63) as usize]));
-            } else {
-                out.push('=');
-            }
-        }
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn welcome_message_parses_back_with_a_unicode_subject() {
+        let raw = welcome_message("欢迎 {x}", "第一行\n second", "张三@example.com", 0);
+        let msg = mailcore::message::Message::parse(Bytes::from(raw.clone()));
+        assert_eq!(msg.subject().as_deref(), Some("欢迎 {x}"));
+        let text = String::from_utf8(raw).unwrap();
+        assert!(text.contains("\r\n\r\n第一行\r\n second"), "{text}");
+        assert!(
+            text.contains("Date: Thu, 01 Jan 1970 00:00:00 +0000"),
+            "{text}"
+        );
     }
-    out
+
+    #[test]
+    fn descendants_and_depth_follow_the_tree() {
+        let d = |id, parent| Department {
+            id,
+            org: 1,
+            name: format!("d{id}"),
+            parent,
+            protocols: None,
+        };
+        let all = vec![d(1, None), d(2, Some(1)), d(3, Some(2)), d(4, None)];
+        let mut got: Vec<_> = descendants(&all, &[1]).into_iter().collect();
+        got.sort();
+        assert_eq!(got, vec![1, 2, 3]);
+        assert_eq!(depth(&all, 3), 2);
+        assert_eq!(depth(&all, 4), 0);
+    }
 }
