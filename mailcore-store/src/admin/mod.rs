@@ -339,6 +339,11 @@ pub(crate) fn decode<T: DeserializeOwned>(r: &Record) -> AdminResult<T> {
     })
 }
 
+pub(crate) fn decode_value<T: DeserializeOwned>(v: &serde_json::Value) -> AdminResult<T> {
+    serde_json::from_value(v.clone())
+        .map_err(|e| AdminError::from(StoreError::Corrupt(format!("record value: {e}"))))
+}
+
 pub(crate) fn encode<T: Serialize>(v: &T) -> AdminResult<serde_json::Value> {
     serde_json::to_value(v).map_err(|e| AdminError::invalid(format!("encoding: {e}")))
 }

@@ -239,9 +239,6 @@ pub struct JoinRequest {
     pub department: Option<DepartmentId>,
     /// When requested.
     pub created: i64,
-    #[serde(default, skip_serializing)]
-    #[cfg_attr(feature = "openapi", schema(ignore))]
-    password_hash: String,
 }
 
 /// A business (shared) mailbox and its users.

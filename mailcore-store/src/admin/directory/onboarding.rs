@@ -126,20 +126,21 @@ impl Admin {
                 display_name: account.display_name,
                 department: inv.department,
                 created: crate::now(),
-                password_hash: account.password_hash.unwrap_or_default(),
             };
+            // The password hash stays in the record, beside (not inside) the request the
+            // API shows.
+            let record = serde_json::json!({
+                "request": crate::admin::encode(&req)?,
+                "password_hash": account.password_hash.unwrap_or_default(),
+            });
             self.store
                 .put_record(
                     JOIN_KIND,
                     &format!("{}:{id}", org.0),
                     Some(org),
-                    &serde_json::to_value(&req).map_err(|e| AdminError::invalid(e.to_string()))?,
+                    &record,
                     Expect::Absent,
                 )
-                .await?;
-            // JoinRequest skips the hash when serialised for the API; keep it in the record.
-            self.store
-                .put_record(JOIN_KIND, &format!("{}:{id}", org.0), Some(org), &serde_json::json!({"request": serde_json::to_value(&req).map_err(|e| AdminError::invalid(e.to_string()))?, "password_hash": req.password_hash}), Expect::Any)
                 .await?;
             return Ok(None);
         }
@@ -166,10 +167,7 @@ impl Admin {
         let mut out = Vec::new();
         for r in self.store.list_records(JOIN_KIND, Some(org)).await? {
             if let Some(req) = r.value.get("request") {
-                let mut req: JoinRequest = serde_json::from_value(req.clone())
-                    .map_err(|e| AdminError::invalid(e.to_string()))?;
-                req.password_hash = String::new();
-                out.push(req);
+                out.push(crate::admin::decode_value(req)?);
             }
         }
         Ok(out)
