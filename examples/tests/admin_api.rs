@@ -875,7 +875,7 @@ fn every_right_and_the_department_scope_are_enforced() {
             "settings" => c.send(
                 "PATCH",
                 &format!("/orgs/{org}/settings"),
-                Some(json!({"allow_auto_forward": n % 2 == 0})),
+                Some(json!({"allow_auto_forward": n.is_multiple_of(2)})),
             ),
             "recycle_bin" => c.get(&format!("/orgs/{org}/recycle-bin")),
             "logs" => c.get(&format!("/orgs/{org}/logs/operation")),
