@@ -16,6 +16,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+#[path = "../../mailcore-policy/tests/common/mod.rs"]
+mod dns;
+
 const BIN: &str = env!("CARGO_BIN_EXE_mailcore-server");
 const SCHEMATHESIS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/schemathesis.sh");
 /// How long the server may take to start listening.
@@ -112,6 +115,11 @@ fn free_port() -> u16 {
 impl Server {
     /// Starts `serve` with only the admin API (no SMTP, POP3 or IMAP listeners).
     fn start() -> Server {
+        Server::start_with_nameserver("127.0.0.1:9")
+    }
+
+    /// [`Server::start`] with domain verification asking the DNS server at `nameserver`.
+    fn start_with_nameserver(nameserver: &str) -> Server {
         let n = SERVERS.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("mailcore-api-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
@@ -126,7 +134,7 @@ impl Server {
                      [smtp]\nlisteners = []\n[pop3]\nlisteners = []\n[imap]\nlisteners = []\n\
                      [authentication]\nenabled = false\n\
                      [api]\nlisten = \"127.0.0.1:{port}\"\n\
-                     [api.verification]\nnameserver = \"127.0.0.1:9\"\ntimeout_secs = 1\n"
+                     [api.verification]\nnameserver = \"{nameserver}\"\ntimeout_secs = 2\n"
                 ),
             )
             .unwrap();
@@ -1002,4 +1010,79 @@ fn openapi_document_passes_schemathesis() {
     );
     // The server is still alive after the garbage.
     server.client(&token).ok("GET", "/orgs", None, 200);
+}
+
+/// Domain verification end to end: the server asks a real DNS server (dnslib on loopback)
+/// for the records its own instructions list; a missing record is reported, and once all are
+/// published the domain verifies and the trial domain is retired.
+#[test]
+fn domain_verification_against_real_dns() {
+    if !dns::dns_peer_available() {
+        return;
+    }
+    let port = dns::free_udp_port();
+    let server = Server::start_with_nameserver(&format!("127.0.0.1:{port}"));
+    let op = server.client(&server.operator_token());
+    let org = acme(&op);
+    let how = op.ok("GET", "/domains/acme.example/verification", None, 200);
+    let token = how["token"].as_str().unwrap();
+    assert!(!token.is_empty(), "{how}");
+    let record = |r: &Value| {
+        let name = r["name"].as_str().unwrap().trim_end_matches('.');
+        let value = r["value"].as_str().unwrap();
+        match r["type"].as_str().unwrap() {
+            "MX" => format!(
+                "{name}. IN MX {} {}.\n",
+                r["priority"],
+                value.trim_end_matches('.')
+            ),
+            "CNAME" => format!("{name}. IN CNAME {}.\n", value.trim_end_matches('.')),
+            t => format!("{name}. IN {t} \"{value}\"\n"),
+        }
+    };
+    let selector = how["dkim_selector"].as_str().unwrap();
+    let mut zone = String::from("$TTL 60\n");
+    for mx in how["mx"].as_array().unwrap() {
+        zone.push_str(&record(mx));
+    }
+    zone.push_str(&record(&how["ownership_cname"]));
+    zone.push_str(&format!(
+        "{selector}._domainkey.acme.example. IN TXT \"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEB\"\n"
+    ));
+    // First without SPF: everything but SPF checks out.
+    let zone_path = server.dir.join("acme.zone");
+    std::fs::write(&zone_path, &zone).unwrap();
+    let tmp = server.dir.clone();
+    let dns_server = dns::DnsServer::start_on(port, &zone_path, "acme.example", &tmp, "acme-1");
+    let report = op.ok("POST", "/domains/acme.example/verify", None, 200);
+    assert_eq!(report["verified"], false, "{report}");
+    assert_eq!(report["mx"]["status"], "ok", "{report}");
+    assert_eq!(report["ownership"]["status"], "ok", "{report}");
+    assert_eq!(report["dkim"]["status"], "ok", "{report}");
+    assert_eq!(report["spf"]["status"], "missing", "{report}");
+    drop(dns_server);
+    // With SPF published the domain verifies.
+    zone.push_str(&record(&how["spf"]));
+    std::fs::write(&zone_path, &zone).unwrap();
+    let _dns = dns::DnsServer::start_on(port, &zone_path, "acme.example", &tmp, "acme-2");
+    let report = op.ok("POST", "/domains/acme.example/verify", None, 200);
+    assert_eq!(report["verified"], true, "{report}");
+    let domains = op.ok("GET", &format!("/orgs/{org}/domains"), None, 200);
+    let acme_domain = domains
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "acme.example")
+        .unwrap();
+    assert_eq!(acme_domain["verified"], true, "{domains}");
+    assert!(
+        domains
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["trial"] == false),
+        "the trial domain is retired: {domains}"
+    );
+    let info = op.ok("GET", &format!("/orgs/{org}"), None, 200);
+    assert_eq!(info["creator"], "boss@acme.example", "{info}");
 }

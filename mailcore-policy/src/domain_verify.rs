@@ -111,6 +111,7 @@ pub enum VerifyError {
 }
 
 /// An MX record the service expects at the customer's domain.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct ExpectedMx {
@@ -203,6 +204,7 @@ impl VerifyRequest {
 }
 
 /// The outcome of one check.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -219,6 +221,7 @@ pub enum CheckStatus {
 }
 
 /// An MX record as published.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MxRecord {
@@ -229,6 +232,7 @@ pub struct MxRecord {
 }
 
 /// An expected MX host published with another priority.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct WrongPriority {
@@ -242,6 +246,7 @@ pub struct WrongPriority {
 
 /// The MX check: which expected hosts are missing, which published ones are extra, which are
 /// at the wrong priority.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct MxReport {
@@ -263,6 +268,7 @@ pub struct MxReport {
 }
 
 /// The ownership, SPF or DKIM check.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct CheckReport {
@@ -288,6 +294,7 @@ impl CheckReport {
 }
 
 /// The result of verifying one domain; what the admin API returns.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct VerificationReport {

@@ -21,7 +21,6 @@ pub mod groups;
 pub mod logs;
 pub mod members;
 pub mod orgs;
-pub mod verification;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -12,7 +12,7 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::error::{ApiError, ApiResult, ErrorCodeName};
 use super::extract::{Auth, JsonBody, PathParams};
-use super::verification::VerificationReport;
+use mailcore_policy::domain_verify::VerificationReport;
 
 /// `POST /orgs` body.
 #[derive(Clone, Debug, Deserialize, ToSchema)]
@@ -282,5 +282,5 @@ pub async fn verify(
     s.admin
         .mark_domain_verified(&c, &domain, report.verified)
         .await?;
-    Ok(Json(VerificationReport::from_report(&report)?))
+    Ok(Json(report))
 }

@@ -32,6 +32,12 @@ pub fn dns_peer_available() -> bool {
     true
 }
 
+/// A loopback UDP port that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.local_addr().unwrap().port()
+}
+
 /// A `dnslib.zoneresolver` child process; killed on drop.
 pub struct DnsServer {
     child: Child,
@@ -44,10 +50,11 @@ impl DnsServer {
     /// Serves `zone`; ready once it answers an MX query for `probe` (a name in the zone).
     /// `log_dir` receives its stderr, named after `name`.
     pub fn start(zone: &Path, probe: &str, log_dir: &Path, name: &str) -> DnsServer {
-        let port = {
-            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
-            socket.local_addr().unwrap().port()
-        };
+        DnsServer::start_on(free_udp_port(), zone, probe, log_dir, name)
+    }
+
+    /// [`DnsServer::start`] on a chosen port (for a server configured before the zone exists).
+    pub fn start_on(port: u16, zone: &Path, probe: &str, log_dir: &Path, name: &str) -> DnsServer {
         let addr = SocketAddr::from(([127, 0, 0, 1], port));
         let log = log_dir.join(format!("dnslib-{name}-{}.log", std::process::id()));
         let child = Command::new(PYTHON)
