@@ -119,9 +119,9 @@ impl Servers {
     /// Runs one client action and returns its JSON answer.
     async fn client(&self, action: &str, args: &[&str]) -> Value {
         let port = match action {
-            "imap_login" | "imap_subjects" => self.imap,
-            "pop_login" => self.pop3,
-            "smtp_auth" => self.submission,
+            "imap_login" | "imap_subjects" | "imap_subjects_as" => self.imap,
+            "pop_login" | "pop_plain_as" => self.pop3,
+            "smtp_auth" | "smtp_send_as" => self.submission,
             "smtp_send" if args.len() > 3 => self.submission,
             _ => self.smtp,
         };
@@ -592,4 +592,122 @@ async fn aliases_and_groups_over_smtp() {
         .await;
     assert_eq!(r["ok"], false, "{r}");
     assert_eq!(r["code"], 553, "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn business_mailbox_opened_by_its_users_with_their_own_login() {
+    let Some(w) = world("shared").await else {
+        return;
+    };
+    let s = &w.servers;
+    let ann = w.member("ann", vec![]).await;
+    let _bob = w.member("bob", vec![]).await;
+    let (desk, desk_password) = w
+        .admin
+        .create_shared_mailbox(
+            &w.op,
+            w.org,
+            mailcore_store::admin::NewSharedMailbox {
+                local_part: "desk".into(),
+                domain: Some("example.com".into()),
+                display_name: Some("Front desk".into()),
+                users: vec![ann.0],
+            },
+        )
+        .await
+        .unwrap();
+    let r = s
+        .client(
+            "smtp_send",
+            &["ext@other.test", "desk@example.com", "for the desk"],
+        )
+        .await;
+    assert_eq!(r["ok"], true, "{r}");
+    // With its own client password.
+    assert_eq!(
+        s.subjects("desk@example.com", &desk_password.password)
+            .await,
+        vec!["for the desk"]
+    );
+    // A user, with their own password, as the SASL authorization identity (RFC 4616).
+    let v = s
+        .client(
+            "imap_subjects_as",
+            &["desk@example.com", "ann@example.com", PW],
+        )
+        .await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["subjects"], serde_json::json!(["for the desk"]), "{v}");
+    let v = s
+        .client("pop_plain_as", &["desk@example.com", "ann@example.com", PW])
+        .await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["count"], 1, "{v}");
+    let v = s
+        .client(
+            "smtp_send_as",
+            &[
+                "desk@example.com",
+                "desk@example.com",
+                "bob@example.com",
+                "from the desk",
+                "ann@example.com",
+                PW,
+            ],
+        )
+        .await;
+    assert_eq!(v["ok"], true, "a user sends as the mailbox: {v}");
+    assert!(
+        s.subjects("bob@example.com", PW)
+            .await
+            .contains(&"from the desk".to_owned())
+    );
+    // Someone who is not a user cannot, on any protocol; the attempt is logged.
+    for (action, args) in [
+        (
+            "imap_subjects_as",
+            vec!["desk@example.com", "bob@example.com", PW],
+        ),
+        (
+            "pop_plain_as",
+            vec!["desk@example.com", "bob@example.com", PW],
+        ),
+    ] {
+        let v = s.client(action, &args).await;
+        assert_eq!(v["ok"], false, "{action}: {v}");
+    }
+    let v = s
+        .client(
+            "smtp_send_as",
+            &[
+                "desk@example.com",
+                "desk@example.com",
+                "ann@example.com",
+                "not mine",
+                "bob@example.com",
+                PW,
+            ],
+        )
+        .await;
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["code"], 535, "{v}");
+    let log = w.login_log("bob@example.com").await;
+    assert!(
+        log.iter()
+            .any(|r| r["reason"] == "not a user of the requested mailbox"
+                && r["authzid"] == "desk@example.com"),
+        "{log:?}"
+    );
+    // Removing ann from its users closes it to her.
+    w.admin
+        .set_shared_users(&w.op, AccountId(desk.mailbox.id), vec![])
+        .await
+        .unwrap();
+    let v = s
+        .client(
+            "imap_subjects_as",
+            &["desk@example.com", "ann@example.com", PW],
+        )
+        .await;
+    assert_eq!(v["ok"], false, "{v}");
 }

@@ -176,18 +176,16 @@ impl Conn {
         authzid: Option<&str>,
     ) -> Answer {
         let store = &self.shared.store;
-        let request = mailcore_store::auth::LoginRequest {
+        // An authorization identity other than the user opens a business mailbox the user
+        // is one of the users of (checked by the store).
+        let request = mailcore_store::auth::LoginRequest::new(
             user,
             password,
-            protocol: Protocol::Imap,
-            ip: Some(self.peer.ip()),
-        };
-        let result = if authzid.is_some_and(|z| z != user) {
-            // Proxy authorization is not supported.
-            Ok(Err(mailcore_store::auth::LoginFailure::UnknownUser))
-        } else {
-            mailcore_store::auth::login(store.as_ref(), &request).await
-        };
+            Protocol::Imap,
+            Some(self.peer.ip()),
+        )
+        .acting_as(authzid);
+        let result = mailcore_store::auth::login(store.as_ref(), &request).await;
         let result = match result {
             Ok(r) => r,
             Err(_) => return Answer::Unavailable,

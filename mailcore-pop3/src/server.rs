@@ -362,7 +362,18 @@ async fn handle(shared: &Shared, connection: &mut Connection, event: Event) -> A
             user,
             password,
             mechanism,
-        } => login(shared, connection, &user, &password, mechanism).await,
+            authzid,
+        } => {
+            login(
+                shared,
+                connection,
+                &user,
+                &password,
+                mechanism,
+                authzid.as_deref(),
+            )
+            .await
+        }
         Event::Load => load(shared, connection).await.unwrap_or_else(temporary),
         Event::Retrieve { index } => {
             let (Some(mailbox), Some(&uid)) = (connection.mailbox, connection.uids.get(index))
@@ -392,14 +403,11 @@ async fn login(
     user: &str,
     password: &str,
     mechanism: Mechanism,
+    authzid: Option<&str>,
 ) -> Answer {
     let remote = connection.info.peer.map(|p| p.ip());
-    let request = mailcore_store::auth::LoginRequest {
-        user,
-        password,
-        protocol: Protocol::Pop3,
-        ip: remote,
-    };
+    let request = mailcore_store::auth::LoginRequest::new(user, password, Protocol::Pop3, remote)
+        .acting_as(authzid);
     let result = match mailcore_store::auth::login(shared.store.as_ref(), &request).await {
         Ok(r) => r,
         Err(e) => return temporary(e),

@@ -149,6 +149,9 @@ pub enum Event {
         password: String,
         /// How it was given.
         mechanism: Mechanism,
+        /// The SASL authorization identity when it differs from `user` (AUTH PLAIN only): the
+        /// mailbox to open instead of the user's own, if the handler allows it.
+        authzid: Option<String>,
     },
     /// `+OK` to `STLS` is queued and pipelined plaintext discarded: flush the output, run the
     /// TLS handshake, then call [`Session::tls_established`].
@@ -549,7 +552,9 @@ impl Session {
             }
             Command::Pass(password) => match self.user.take() {
                 None => self.error("USER first"),
-                Some(user) => return Some(self.login(user, password.to_owned(), Mechanism::User)),
+                Some(user) => {
+                    return Some(self.login(user, password.to_owned(), Mechanism::User, None));
+                }
             },
             Command::Apop => self.error("APOP not supported"),
             Command::Auth {
@@ -577,13 +582,20 @@ impl Session {
         None
     }
 
-    fn login(&mut self, user: String, password: String, mechanism: Mechanism) -> Event {
+    fn login(
+        &mut self,
+        user: String,
+        password: String,
+        mechanism: Mechanism,
+        authzid: Option<String>,
+    ) -> Event {
         self.login_user = Some(user.clone());
         self.pending = Some(Pending::Login);
         Event::Login {
             user,
             password,
             mechanism,
+            authzid,
         }
     }
 
@@ -601,16 +613,13 @@ impl Session {
             self.error("Malformed PLAIN response");
             return None;
         };
-        if credentials
-            .authzid
-            .as_ref()
-            .is_some_and(|z| *z != credentials.authcid)
-        {
-            // Logging in as someone else is not supported; treated as a failed login.
-            self.login_failed(Refusal::credentials());
-            return None;
-        }
-        Some(self.login(credentials.authcid, credentials.password, Mechanism::Plain))
+        let authzid = credentials.authzid.filter(|z| *z != credentials.authcid);
+        Some(self.login(
+            credentials.authcid,
+            credentials.password,
+            Mechanism::Plain,
+            authzid,
+        ))
     }
 
     fn login_failed(&mut self, refusal: Refusal) {

@@ -167,24 +167,19 @@ impl LocalDelivery {
         credentials: crate::sasl::Credentials,
     ) -> Answer {
         let invalid = || Answer::Reject(reply(535, "5.7.8", "Authentication credentials invalid"));
-        let proxy = credentials
-            .authzid
-            .as_ref()
-            .is_some_and(|z| z != &credentials.authcid);
         let remote = connection.info.peer.map(|p| p.ip());
-        let request = mailcore_store::auth::LoginRequest {
-            user: &credentials.authcid,
-            password: &credentials.password,
-            protocol: connection.info.protocol,
-            ip: remote,
-        };
-        let result = if proxy {
-            Err(mailcore_store::auth::LoginFailure::UnknownUser)
-        } else {
-            match mailcore_store::auth::login(self.store.as_ref(), &request).await {
-                Ok(r) => r,
-                Err(e) => return Answer::Reject(temporary(e)),
-            }
+        // An authorization identity other than the user opens a business mailbox the user is
+        // one of the users of (checked by the store).
+        let request = mailcore_store::auth::LoginRequest::new(
+            &credentials.authcid,
+            &credentials.password,
+            connection.info.protocol,
+            remote,
+        )
+        .acting_as(credentials.authzid.as_deref());
+        let result = match mailcore_store::auth::login(self.store.as_ref(), &request).await {
+            Ok(r) => r,
+            Err(e) => return Answer::Reject(temporary(e)),
         };
         let ok = result.is_ok();
         let account = result.as_ref().ok().cloned();

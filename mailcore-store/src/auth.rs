@@ -29,6 +29,8 @@ pub enum LoginFailure {
     AppPasswordRequired,
     /// The client's IP address is not in the organisation's allowed list.
     IpNotAllowed,
+    /// The user may not act as the requested authorization identity.
+    NotAuthorized,
 }
 
 impl LoginFailure {
@@ -41,6 +43,7 @@ impl LoginFailure {
             LoginFailure::ProtocolDisabled => "protocol disabled",
             LoginFailure::AppPasswordRequired => "secure login requires an app password",
             LoginFailure::IpNotAllowed => "IP address not allowed",
+            LoginFailure::NotAuthorized => "not a user of the requested mailbox",
         }
     }
 
@@ -66,10 +69,39 @@ pub struct LoginRequest<'a> {
     pub protocol: Protocol,
     /// The client's address.
     pub ip: Option<IpAddr>,
+    /// The SASL authorization identity, when it differs from `user`: a business mailbox
+    /// that `user` is one of the users of (RFC 4616 `authzid`).
+    pub authzid: Option<&'a str>,
+}
+
+impl<'a> LoginRequest<'a> {
+    /// A login as `user` with `password` over `protocol` from `ip`.
+    pub fn new(
+        user: &'a str,
+        password: &'a str,
+        protocol: Protocol,
+        ip: Option<IpAddr>,
+    ) -> LoginRequest<'a> {
+        LoginRequest {
+            user,
+            password,
+            protocol,
+            ip,
+            authzid: None,
+        }
+    }
+
+    /// The same login acting as `authzid` (ignored when empty or equal to the user).
+    pub fn acting_as(mut self, authzid: Option<&'a str>) -> LoginRequest<'a> {
+        self.authzid = authzid.filter(|z| !z.trim().is_empty());
+        self
+    }
 }
 
 /// Checks a login: the password (main, or one of the account's app passwords — business
-/// mailboxes only have app passwords), the account state and the access rules. The argon2id
+/// mailboxes only have app passwords), the account state and the access rules. With an
+/// `authzid` naming a business mailbox the user is a user of, the result is that mailbox
+/// (whose own state and rules are checked too). The argon2id
 /// verification runs on the bounded verification pool (`password::VERIFY_THREADS` threads).
 /// `Err` is a store failure; `Ok(Err(..))` a refused login.
 pub async fn login(
@@ -102,7 +134,55 @@ pub async fn login(
         return Ok(Err(f));
     }
     crate::admin::first_login(store, &account).await?;
-    Ok(Ok(account))
+    match request.authzid {
+        Some(z) if !same_address(z, &account) => act_as(store, &account, z, request).await,
+        _ => Ok(Ok(account)),
+    }
+}
+
+fn same_address(name: &str, account: &Account) -> bool {
+    EmailAddress::parse(name.trim()).is_ok_and(|a| {
+        crate::directory::address_key(&a) == crate::directory::address_key(&account.address)
+    })
+}
+
+/// The business mailbox `authzid`, if `user` is one of its users and it may log in now.
+async fn act_as(
+    store: &dyn Backend,
+    user: &Account,
+    authzid: &str,
+    request: &LoginRequest<'_>,
+) -> Result<std::result::Result<Account, LoginFailure>> {
+    let Ok(address) = EmailAddress::parse(authzid.trim()) else {
+        return Ok(Err(LoginFailure::NotAuthorized));
+    };
+    let shared = match store.resolve(&address).await? {
+        Resolved::Account(a) | Resolved::Alias(a)
+            if a.kind == AccountKind::Shared && a.org == user.org =>
+        {
+            a
+        }
+        _ => return Ok(Err(LoginFailure::NotAuthorized)),
+    };
+    if !crate::admin::shared_mailbox_users(store, &shared)
+        .await?
+        .contains(&user.id.0)
+    {
+        return Ok(Err(LoginFailure::NotAuthorized));
+    }
+    // The user's own rules were checked; the mailbox's state and rules apply as well.
+    if let Err(f) = access::check_login(
+        store,
+        &shared,
+        Credential::AppPassword,
+        request.protocol,
+        request.ip,
+    )
+    .await?
+    {
+        return Ok(Err(f));
+    }
+    Ok(Ok(shared))
 }
 
 /// Appends the login-log record of an attempt (every protocol writes the same fields). A
@@ -139,8 +219,13 @@ pub async fn record_login(
             (Ok(_), false) => "",
         },
     });
-    if let (Some(tls), Some(map)) = (tls, data.as_object_mut()) {
-        map.insert("tls".into(), serde_json::Value::Bool(tls));
+    if let Some(map) = data.as_object_mut() {
+        if let Some(tls) = tls {
+            map.insert("tls".into(), serde_json::Value::Bool(tls));
+        }
+        if let Some(z) = request.authzid {
+            map.insert("authzid".into(), serde_json::Value::from(z));
+        }
     }
     let _ = store
         .append_log(crate::log::NewLogRecord {

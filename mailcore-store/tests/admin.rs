@@ -110,12 +110,7 @@ async fn try_login(
     let ip: IpAddr = ip.parse().unwrap();
     login(
         store,
-        &LoginRequest {
-            user,
-            password,
-            protocol,
-            ip: Some(ip),
-        },
+        &LoginRequest::new(user, password, protocol, Some(ip)),
     )
     .await
     .unwrap()

@@ -44,7 +44,7 @@ pub use access::{AppPassword, IpRestriction, NewAppPassword, ProtocolSwitches};
 pub use directory::{
     CreatedMember, Department, DepartmentId, GroupInfo, GroupSpec, ImportReport, ImportRowError,
     Invitation, JoinRequest, MAX_DEPARTMENT_DEPTH, Member, MemberPatch, MemberProfile, NewMember,
-    NewSharedMailbox, SharedMailbox, first_login, group_department_members,
+    NewSharedMailbox, SharedMailbox, first_login, group_department_members, shared_mailbox_users,
 };
 pub use org::{DomainInfo, OrgInfo, OrgSettings, SettingsPatch, WelcomeLetter};
 pub use recycle::{RecycleEntry, RecycledKind};

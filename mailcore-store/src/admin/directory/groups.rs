@@ -3,6 +3,19 @@
 
 use super::*;
 
+/// The account ids of the users of a business mailbox.
+pub async fn shared_mailbox_users(
+    store: &dyn Backend,
+    mailbox: &Account,
+) -> crate::error::Result<Vec<i64>> {
+    Ok(store
+        .get_record(MEMBER_KIND, &account_key(mailbox.id))
+        .await?
+        .and_then(|r| serde_json::from_value::<MemberProfile>(r.value).ok())
+        .map(|p| p.shared_users)
+        .unwrap_or_default())
+}
+
 /// Expands the departments of a group to their members' addresses (sub-departments
 /// included), for delivery.
 pub async fn group_department_members(

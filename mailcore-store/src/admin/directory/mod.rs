@@ -9,7 +9,7 @@ mod import;
 mod members;
 mod onboarding;
 
-pub use groups::group_department_members;
+pub use groups::{group_department_members, shared_mailbox_users};
 pub use onboarding::first_login;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
