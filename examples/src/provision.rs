@@ -184,6 +184,15 @@ pub async fn token_create(
     Ok(())
 }
 
+/// `token revoke`: revokes a token; an unknown token is an error.
+pub async fn token_revoke(admin: &Admin, token: &str, out: &mut impl Write) -> anyhow::Result<()> {
+    if !admin.revoke_token(token.trim()).await? {
+        anyhow::bail!("no such token");
+    }
+    writeln!(out, "revoked")?;
+    Ok(())
+}
+
 async fn account_id(
     store: &dyn Backend,
     addr: &str,

@@ -825,7 +825,7 @@ fn administers_an_organisation_over_http() {
     );
     assert_eq!(
         doc["paths"].as_object().unwrap().len(),
-        39,
+        40,
         "{}",
         doc["paths"]
     );
@@ -969,6 +969,36 @@ fn every_right_and_the_department_scope_are_enforced() {
     admin
         .get(&format!("/members/{tom}"))
         .error(401, "unauthenticated");
+
+    // Tokens themselves are revoked over HTTP (e.g. logging out) or with the CLI.
+    let second = server.operator_token();
+    let client = server.client(&second);
+    client.ok("GET", "/orgs", None, 200);
+    client.ok(
+        "POST",
+        "/tokens/revoke",
+        Some(json!({"token": second})),
+        204,
+    );
+    client.get("/orgs").error(401, "unauthenticated");
+    op.send("POST", "/tokens/revoke", Some(json!({"token": second})))
+        .error(404, "not_found");
+    let third = server.operator_token();
+    assert_eq!(
+        cli(&server.data(), &["token", "revoke", &third]).trim(),
+        "revoked"
+    );
+    server
+        .client(&third)
+        .get("/orgs")
+        .error(401, "unauthenticated");
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--data-dir")
+        .arg(server.data())
+        .args(["token", "revoke", &third]);
+    let out = bounded(cmd, CLIENT);
+    assert!(!out.status.success(), "revoking twice is an error");
+    op.ok("GET", "/orgs", None, 200);
 }
 
 /// schemathesis against the served OpenAPI document: no server errors, documented statuses

@@ -150,6 +150,7 @@ impl AppState {
         groups::list_shared, groups::create_shared, groups::set_shared_users,
         groups::recycle_bin, groups::restore, groups::reassign, groups::export, groups::purge,
         logs::query, logs::export, logs::statistics,
+        revoke_token,
     ),
     components(schemas(error::ErrorBody, logs::Kind)),
     modifiers(&ErrorResponses),
@@ -258,6 +259,7 @@ pub fn router(state: AppState) -> Router {
     use members as m;
     let api = Router::new()
         .route("/openapi.json", get(openapi))
+        .route("/tokens/revoke", post(revoke_token))
         .route("/orgs", get(orgs::list_orgs).post(orgs::create_org))
         .route("/orgs/{org}", get(orgs::get_org))
         .route("/orgs/{org}/edition", put(orgs::set_edition))
@@ -382,5 +384,32 @@ pub async fn housekeeping(admin: Admin) {
             Ok(n) => println!("housekeeping: purged {n} expired log record(s)"),
             Err(e) => eprintln!("housekeeping: logs: {e}"),
         }
+    }
+}
+
+/// A token to revoke.
+#[derive(Clone, Debug, serde::Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenToRevoke {
+    /// The token's secret (holding it is what allows revoking it).
+    pub token: String,
+}
+
+/// Revokes an API token (for example the caller's own, to log out); later calls with it get
+/// 401.
+#[utoipa::path(post, path = "/tokens/revoke", tag = "tokens", request_body = TokenToRevoke,
+    responses((status = 204, description = "Revoked")), security(("bearerAuth" = [])))]
+pub async fn revoke_token(
+    axum::extract::State(s): axum::extract::State<AppState>,
+    extract::Auth(_caller): extract::Auth,
+    extract::JsonBody(body): extract::JsonBody<TokenToRevoke>,
+) -> Result<StatusCode, ApiError> {
+    if s.admin.revoke_token(body.token.trim()).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::new(
+            ErrorCodeName::NotFound,
+            "no such token".to_owned(),
+        ))
     }
 }

@@ -180,6 +180,11 @@ enum TokenCmd {
         #[arg(long, default_value = "cli")]
         name: String,
     },
+    /// Revoke a token: calls made with it fail from now on.
+    Revoke {
+        /// The token.
+        token: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -287,6 +292,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 operator: _,
                 name,
             }) => provision::token_create(&admin, administrator.as_deref(), &name, out).await,
+            Command::Token(TokenCmd::Revoke { token }) => {
+                provision::token_revoke(&admin, &token, out).await
+            }
             Command::Store(StoreCmd::Check { repair }) => {
                 provision::store_check(store_ref, repair, out).await
             }
