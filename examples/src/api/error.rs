@@ -18,56 +18,19 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// The error codes, as they appear on the wire.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorCodeName {
-    /// 404: the named thing does not exist.
-    NotFound,
-    /// 409: the named thing exists already.
-    AlreadyExists,
-    /// 400: the request is malformed or breaks a rule.
-    Invalid,
-    /// 409: the state changed concurrently or forbids the change now.
-    Conflict,
-    /// 422 (413 for an oversized body): a limit would be exceeded.
-    LimitExceeded,
-    /// 403: the feature needs the professional edition.
-    EditionRequired,
-    /// 403: the caller's role does not allow this.
-    Forbidden,
-    /// 401: no valid bearer token.
-    Unauthenticated,
-    /// 503: the store failed; retrying later may work.
-    Unavailable,
-}
+/// The error codes, as they appear on the wire: the library's [`ErrorCode`].
+pub type ErrorCodeName = ErrorCode;
 
-impl ErrorCodeName {
-    fn of(code: ErrorCode) -> ErrorCodeName {
-        match code {
-            ErrorCode::NotFound => ErrorCodeName::NotFound,
-            ErrorCode::AlreadyExists => ErrorCodeName::AlreadyExists,
-            ErrorCode::Invalid => ErrorCodeName::Invalid,
-            ErrorCode::Conflict => ErrorCodeName::Conflict,
-            ErrorCode::LimitExceeded => ErrorCodeName::LimitExceeded,
-            ErrorCode::EditionRequired => ErrorCodeName::EditionRequired,
-            ErrorCode::Forbidden => ErrorCodeName::Forbidden,
-            ErrorCode::Unauthenticated => ErrorCodeName::Unauthenticated,
-            _ => ErrorCodeName::Unavailable,
-        }
-    }
-
-    /// The HTTP status of the code.
-    pub fn status(self) -> StatusCode {
-        match self {
-            ErrorCodeName::NotFound => StatusCode::NOT_FOUND,
-            ErrorCodeName::AlreadyExists | ErrorCodeName::Conflict => StatusCode::CONFLICT,
-            ErrorCodeName::Invalid => StatusCode::BAD_REQUEST,
-            ErrorCodeName::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorCodeName::EditionRequired | ErrorCodeName::Forbidden => StatusCode::FORBIDDEN,
-            ErrorCodeName::Unauthenticated => StatusCode::UNAUTHORIZED,
-            ErrorCodeName::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-        }
+/// The HTTP status of a code.
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::AlreadyExists | ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::Invalid => StatusCode::BAD_REQUEST,
+        ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::EditionRequired | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
 
@@ -84,7 +47,7 @@ impl ApiError {
     /// An error with the status its code maps to.
     pub fn new(code: ErrorCodeName, message: impl Into<String>) -> ApiError {
         ApiError {
-            status: code.status(),
+            status: status_of(code),
             body: ErrorBody {
                 code,
                 message: message.into(),
@@ -120,7 +83,7 @@ impl ApiError {
 
 impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> ApiError {
-        ApiError::new(ErrorCodeName::of(e.code), e.message)
+        ApiError::new(e.code, e.message)
     }
 }
 

@@ -152,6 +152,7 @@ impl AdminConfig {
 }
 
 /// A stable, machine-readable error code (the HTTP API returns it as `code`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
