@@ -194,6 +194,22 @@ async fn org_trial_domain_creator_and_edition_limits() {
                 .iter()
                 .any(|d| d.trial)
         );
+        // Names and trial domains are unique; a refused organisation leaves nothing behind.
+        let before = fx.admin.list_orgs(&fx.op).await.unwrap().len();
+        assert_eq!(
+            code(fx.admin.create_org(&fx.op, "Acme", "basic", "x", PW).await),
+            ErrorCode::AlreadyExists
+        );
+        assert_eq!(
+            code(fx.admin.create_org(&fx.op, "ACME!", "basic", "x", PW).await),
+            ErrorCode::AlreadyExists,
+            "same trial domain acme.<suffix>"
+        );
+        assert_eq!(
+            code(fx.admin.create_org(&fx.op, "Other", "gold", "x", PW).await),
+            ErrorCode::Invalid
+        );
+        assert_eq!(fx.admin.list_orgs(&fx.op).await.unwrap().len(), before);
         // Only the operator creates organisations.
         let creator = fx
             .admin

@@ -245,6 +245,19 @@ impl Admin {
             .parse()
             .map_err(|e| AdminError::invalid(format!("creator address: {e}")))?;
         let hash = crate::password::hash_password(creator_password)?;
+        // Everything that can be refused is checked before the first write.
+        if self.store.org_by_name(name.trim()).await?.is_some() {
+            return Err(AdminError::new(
+                ErrorCode::AlreadyExists,
+                format!("organisation {name:?} already exists"),
+            ));
+        }
+        if self.store.domain(&trial).await?.is_some() {
+            return Err(AdminError::new(
+                ErrorCode::AlreadyExists,
+                format!("trial domain {trial} is taken; choose another organisation name"),
+            ));
+        }
         let org = self.store.create_org(name, edition).await?;
         self.store.add_domain(org.id, &trial).await?;
         self.store.set_domain_verified(&trial, true).await?;
