@@ -40,9 +40,9 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// memory the allocator keeps afterwards (per-thread arenas would otherwise each retain one).
 pub const VERIFY_THREADS: usize = 2;
 
-type Job = (String, String, tokio::sync::oneshot::Sender<bool>);
+type Job = Box<dyn FnOnce() + Send>;
 
-fn verifier() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>> {
+fn pool() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>> {
     static POOL: std::sync::OnceLock<Option<std::sync::Mutex<std::sync::mpsc::Sender<Job>>>> =
         std::sync::OnceLock::new();
     POOL.get_or_init(|| {
@@ -58,10 +58,10 @@ fn verifier() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>>
                             Ok(r) => r.recv(),
                             Err(_) => return,
                         };
-                        let Ok((password, hash, reply)) = job else {
+                        let Ok(job) = job else {
                             return;
                         };
-                        let _ = reply.send(verify_password(&password, &hash));
+                        job();
                     }
                 });
             if spawned.is_err() {
@@ -73,23 +73,42 @@ fn verifier() -> Option<&'static std::sync::Mutex<std::sync::mpsc::Sender<Job>>>
     .as_ref()
 }
 
-/// Verifies a password on the bounded verification pool ([`VERIFY_THREADS`] threads) without
-/// blocking the async runtime. Falls back to the blocking thread pool if the pool cannot run.
-pub async fn verify_password_async(password: &str, hash: &str) -> bool {
+/// Runs `work` on the bounded argon2 pool ([`VERIFY_THREADS`] threads) without blocking the
+/// async runtime; falls back to the blocking thread pool if the pool cannot run. `None` if
+/// the work panicked.
+async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let sent = verifier()
+    let work = std::sync::Arc::new(std::sync::Mutex::new(Some(work)));
+    let queued = work.clone();
+    let job: Job = Box::new(move || {
+        if let Some(w) = queued.lock().ok().and_then(|mut w| w.take()) {
+            let _ = tx.send(w());
+        }
+    });
+    let sent = pool()
         .and_then(|pool| pool.lock().ok())
-        .is_some_and(|pool| {
-            pool.send((password.to_owned(), hash.to_owned(), tx))
-                .is_ok()
-        });
+        .is_some_and(|pool| pool.send(job).is_ok());
     if sent {
-        return rx.await.unwrap_or(false);
+        return rx.await.ok();
     }
+    let work = work.lock().ok().and_then(|mut w| w.take())?;
+    tokio::task::spawn_blocking(work).await.ok()
+}
+
+/// Verifies a password on the bounded argon2 pool without blocking the async runtime.
+pub async fn verify_password_async(password: &str, hash: &str) -> bool {
     let (password, hash) = (password.to_owned(), hash.to_owned());
-    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+    on_pool(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false)
+}
+
+/// Hashes a password on the bounded argon2 pool without blocking the async runtime.
+pub async fn hash_password_async(password: &str) -> Result<String> {
+    let password = password.to_owned();
+    on_pool(move || hash_password(&password))
+        .await
+        .unwrap_or_else(|| Err(StoreError::Backend("password hashing failed".into())))
 }
 
 #[cfg(test)]
@@ -123,5 +142,8 @@ mod tests {
             results.push(t.await.unwrap());
         }
         assert_eq!(results, [true, false, true, false, true, false]);
+        let h = hash_password_async("async pw").await.unwrap();
+        assert!(verify_password_async("async pw", &h).await);
+        assert!(hash_password_async("").await.is_err());
     }
 }

@@ -44,7 +44,7 @@ pub async fn add_account(
             org,
             address: address.clone(),
             display_name: display_name.map(str::to_owned),
-            password_hash: Some(crate::password::hash_password(password)?),
+            password_hash: Some(crate::password::hash_password_async(password).await?),
             quota_bytes,
             kind: AccountKind::Member,
         })

@@ -473,6 +473,32 @@ async fn csv_import_is_all_or_nothing_with_row_errors() {
             .await,
             Ok(())
         );
+        // VIP seats, the member limit and employee ids hold over the whole file.
+        a.update_settings(
+            op,
+            org,
+            SettingsPatch {
+                vip_seats: Some(1),
+                ..SettingsPatch::default()
+            },
+        )
+        .await
+        .unwrap();
+        let vips = "local_part,vip,employee_id\nv1,yes,E7\nv2,yes,E8\nv3,no,E7\n";
+        let report = a.import_members_csv(op, org, vips).await.unwrap();
+        assert!(!report.imported);
+        assert_eq!(
+            report.errors.iter().map(|e| e.row).collect::<Vec<_>>(),
+            vec![3, 4],
+            "{:?}",
+            report.errors
+        );
+        assert!(
+            report.errors[0].error.contains("VIP"),
+            "{:?}",
+            report.errors
+        );
+        assert!(report.errors[1].error.contains("E7"), "{:?}", report.errors);
         // Unknown columns are refused outright.
         assert_eq!(
             code(

@@ -244,7 +244,7 @@ impl Admin {
         let creator: EmailAddress = format!("{creator_local}@{trial}")
             .parse()
             .map_err(|e| AdminError::invalid(format!("creator address: {e}")))?;
-        let hash = crate::password::hash_password(creator_password)?;
+        let hash = crate::password::hash_password_async(creator_password).await?;
         // Everything that can be refused is checked before the first write.
         if self.store.org_by_name(name.trim()).await?.is_some() {
             return Err(AdminError::new(

@@ -18,7 +18,7 @@ impl Admin {
         csv_text: &str,
     ) -> AdminResult<ImportReport> {
         caller.require(org, Right::Members)?;
-        let settings = self.settings_versioned(org).await?.value;
+        let mut ctx = self.member_context(caller, org).await?;
         let departments = self.departments(org).await?;
         let mut reader = csv::ReaderBuilder::new()
             .trim(csv::Trim::All)
@@ -48,10 +48,8 @@ impl Admin {
             return Err(AdminError::invalid("the CSV needs a local_part column"));
         }
         let mut errors = Vec::new();
-        let mut rows: Vec<(usize, NewMember)> = Vec::new();
+        let mut rows: Vec<(usize, NewAccount, MemberProfile, Option<String>)> = Vec::new();
         let mut seen_addresses = HashSet::new();
-        let mut seen_employee_ids = HashSet::new();
-        let mut vips = 0u32;
         for (i, record) in reader.records().enumerate() {
             let row = i + 2;
             if rows.len() + errors.len() >= self.config.max_import_rows {
@@ -133,15 +131,14 @@ impl Admin {
                 vip: false,
                 quota_bytes,
             };
-            // VIP seats are counted over the whole file, not row by row.
-            let mut check = new.clone();
-            check.vip = false;
-            match self.validate_member(caller, org, &check, &settings).await {
+            // The context counts every admitted row in: VIP seats, the member limit and
+            // employee ids hold over the whole file.
+            match ctx.admit(&NewMember { vip, ..new.clone() }) {
                 Err(e) => errors.push(ImportRowError {
                     row,
                     error: e.message,
                 }),
-                Ok((account, _)) => {
+                Ok((account, profile)) => {
                     let key = address_key(&account.address);
                     if self.store.resolve(&account.address).await? != Resolved::Unknown {
                         errors.push(ImportRowError {
@@ -157,35 +154,8 @@ impl Admin {
                         });
                         continue;
                     }
-                    if let Some(e) = &new.employee_id
-                        && !seen_employee_ids.insert(e.clone())
-                    {
-                        errors.push(ImportRowError {
-                            row,
-                            error: format!("employee id {e:?} appears twice in the file"),
-                        });
-                        continue;
-                    }
-                    if vip {
-                        vips += 1;
-                    }
-                    rows.push((row, NewMember { vip, ..new }));
+                    rows.push((row, account, profile, new.password));
                 }
-            }
-        }
-        if vips > 0 && self.vip_seats_used(org).await? + vips > settings.vip_seats {
-            errors.push(ImportRowError {
-                row: 1,
-                error: format!("{vips} VIP members but not enough free VIP seats"),
-            });
-        }
-        if let Some(max) = settings.max_members {
-            let info = self.org_info(&Caller::operator(), org).await?;
-            if info.members + rows.len() > max as usize {
-                errors.push(ImportRowError {
-                    row: 1,
-                    error: format!("the organisation allows {max} members"),
-                });
             }
         }
         if !errors.is_empty() {
@@ -197,8 +167,11 @@ impl Admin {
             });
         }
         let mut created: Vec<Account> = Vec::new();
-        for (row, new) in rows {
-            match self.create_member_unchecked(caller, org, new).await {
+        for (row, account, profile, password) in rows {
+            match self
+                .create_validated(org, account, profile, password.as_deref())
+                .await
+            {
                 Ok((acc, _)) => created.push(acc),
                 Err(e) => {
                     // Something changed under us: undo this file's members.

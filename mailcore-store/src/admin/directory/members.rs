@@ -72,77 +72,50 @@ impl Admin {
         })
     }
 
-    /// Validates a new member (`check_free`: also that the address is free) and returns the
-    /// account to create.
-    pub(super) async fn validate_member(
+    /// Everything member validation needs about an organisation, read once (a CSV import
+    /// validates thousands of rows against it).
+    pub(super) async fn member_context(
         &self,
         caller: &Caller,
         org: OrgId,
-        new: &NewMember,
-        settings: &OrgSettings,
-    ) -> AdminResult<(NewAccount, MemberProfile)> {
-        self.require_scope(caller, org, &new.departments).await?;
-        let limits = self.limits(org).await?;
-        let address = self
-            .address_for(org, &new.local_part, new.domain.as_deref())
-            .await?;
-        if new.local_part.trim().is_empty() {
-            return Err(AdminError::invalid("empty local part"));
-        }
-        self.check_departments(org, &new.departments).await?;
-        let employee_id = clean(new.employee_id.clone());
-        self.check_employee_id(org, employee_id.as_deref(), None)
-            .await?;
-        if let Some(max) = settings.max_members {
-            let info = self.org_info(&Caller::operator(), org).await?;
-            if info.members >= max as usize {
-                return Err(AdminError::limit(format!(
-                    "the organisation allows {max} members"
-                )));
-            }
-        }
-        if new.vip && self.vip_seats_used(org).await? >= settings.vip_seats {
-            return Err(AdminError::limit("no VIP seat is free"));
-        }
-        let quota = if new.vip {
-            new.quota_bytes.or(limits.vip_quota_bytes)
-        } else {
-            match new.quota_bytes {
-                Some(q) if q > limits.member_quota_bytes => {
-                    return Err(AdminError::limit(format!(
-                        "a normal member's quota is at most {} bytes",
-                        limits.member_quota_bytes
-                    )));
-                }
-                Some(q) => Some(q),
-                None => Some(limits.member_quota_bytes),
-            }
-        };
-        let password_hash = match &new.password {
-            Some(p) => Some(crate::password::hash_password(p)?),
-            None => None,
-        };
-        Ok((
-            NewAccount {
-                org,
-                address,
-                display_name: clean(new.display_name.clone()),
-                password_hash,
-                quota_bytes: quota,
-                kind: AccountKind::Member,
-            },
-            MemberProfile {
-                account: 0,
-                employee_id,
-                phone: clean(new.phone.clone()),
-                departments: new.departments.clone(),
-                vip: new.vip,
-                renamed: false,
-                protocols: None,
-                activated: false,
-                shared_users: Vec::new(),
-            },
-        ))
+    ) -> AdminResult<MemberContext> {
+        let settings = self.settings_versioned(org).await?.value;
+        let departments = self.departments(org).await?;
+        let profiles: Vec<MemberProfile> =
+            list(self.store.as_ref(), MEMBER_KIND, Some(org)).await?;
+        let recycled = self.recycled_ids(org).await?;
+        let members = self
+            .store
+            .list_accounts(Some(org))
+            .await?
+            .iter()
+            .filter(|a| a.kind == AccountKind::Member && !recycled.contains(&a.id.0))
+            .count();
+        let scope = caller.scope().map(|s| descendants(&departments, s));
+        Ok(MemberContext {
+            org,
+            limits: self.limits(org).await?,
+            default_domain: self.default_domain(org).await?,
+            domains: self
+                .store
+                .list_domains(Some(org))
+                .await?
+                .into_iter()
+                .map(|d| d.name.as_ascii().to_owned())
+                .collect(),
+            employee_ids: profiles
+                .iter()
+                .filter_map(|p| p.employee_id.clone())
+                .collect(),
+            vip_used: profiles
+                .iter()
+                .filter(|p| p.vip && !recycled.contains(&p.account))
+                .count() as u32,
+            members,
+            departments: departments.iter().map(|d| d.id).collect(),
+            scope,
+            settings,
+        })
     }
 
     pub(super) async fn create_member_unchecked(
@@ -151,8 +124,26 @@ impl Admin {
         org: OrgId,
         new: NewMember,
     ) -> AdminResult<(Account, Option<String>)> {
-        let settings = self.settings_versioned(org).await?.value;
-        let (account, mut profile) = self.validate_member(caller, org, &new, &settings).await?;
+        let mut ctx = self.member_context(caller, org).await?;
+        let (account, profile) = ctx.admit(&new)?;
+        self.create_validated(org, account, profile, new.password.as_deref())
+            .await
+    }
+
+    /// Creates a member validated by [`MemberContext::admit`]: hashes the password on the
+    /// argon2 pool, creates the account, its mailboxes, its profile and, without a password,
+    /// its activation token.
+    pub(super) async fn create_validated(
+        &self,
+        org: OrgId,
+        mut account: NewAccount,
+        mut profile: MemberProfile,
+        password: Option<&str>,
+    ) -> AdminResult<(Account, Option<String>)> {
+        account.password_hash = match password {
+            Some(p) => Some(crate::password::hash_password_async(p).await?),
+            None => None,
+        };
         let needs_activation = account.password_hash.is_none();
         let account = self.store.create_account(account).await?;
         self.store.ensure_default_mailboxes(account.id).await?;
@@ -250,7 +241,7 @@ impl Admin {
             acc.display_name = clean(Some(n));
         }
         if let Some(p) = &patch.password {
-            acc.password_hash = Some(crate::password::hash_password(p)?);
+            acc.password_hash = Some(crate::password::hash_password_async(p).await?);
         }
         if let Some(e) = patch.enabled {
             if !e
@@ -421,5 +412,128 @@ impl Admin {
         )
         .await?;
         self.member_view(&acc).await
+    }
+}
+
+/// An organisation's state as member validation sees it; [`MemberContext::admit`] checks one
+/// new member against it and counts them in, so that a whole file is checked consistently.
+pub(super) struct MemberContext {
+    org: OrgId,
+    limits: crate::admin::EditionLimits,
+    settings: OrgSettings,
+    default_domain: Domain,
+    /// A-labels of the organisation's domains.
+    domains: HashSet<String>,
+    employee_ids: HashSet<String>,
+    vip_used: u32,
+    members: usize,
+    departments: HashSet<DepartmentId>,
+    /// Departments a tiered administrator may act on (`None`: unrestricted).
+    scope: Option<HashSet<DepartmentId>>,
+}
+
+impl MemberContext {
+    /// Checks a new member (the password is not hashed here) and counts them in.
+    pub(super) fn admit(&mut self, new: &NewMember) -> AdminResult<(NewAccount, MemberProfile)> {
+        if let Some(scope) = &self.scope
+            && (new.departments.is_empty() || new.departments.iter().any(|d| !scope.contains(d)))
+        {
+            return Err(AdminError::forbidden(
+                "the member is outside your department scope",
+            ));
+        }
+        if new.local_part.trim().is_empty() {
+            return Err(AdminError::invalid("empty local part"));
+        }
+        let domain = match new
+            .domain
+            .as_deref()
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
+            Some(d) => d
+                .parse::<Domain>()
+                .map_err(|e| AdminError::invalid(format!("domain {d:?}: {e}")))?,
+            None => self.default_domain.clone(),
+        };
+        if !self.domains.contains(domain.as_ascii()) {
+            return Err(AdminError::invalid(format!(
+                "{domain} is not a domain of this organisation"
+            )));
+        }
+        let address = parse_address(&format!("{}@{domain}", new.local_part.trim()))?;
+        if let Some(d) = new
+            .departments
+            .iter()
+            .find(|d| !self.departments.contains(d))
+        {
+            return Err(AdminError::not_found(format!("department {d}")));
+        }
+        let employee_id = clean(new.employee_id.clone());
+        if let Some(e) = &employee_id
+            && self.employee_ids.contains(e)
+        {
+            return Err(AdminError::new(
+                ErrorCode::AlreadyExists,
+                format!("employee id {e:?} is already used in the organisation"),
+            ));
+        }
+        if let Some(max) = self.settings.max_members
+            && self.members >= max as usize
+        {
+            return Err(AdminError::limit(format!(
+                "the organisation allows {max} members"
+            )));
+        }
+        if new.vip && self.vip_used >= self.settings.vip_seats {
+            return Err(AdminError::limit("no VIP seat is free"));
+        }
+        let quota = if new.vip {
+            new.quota_bytes.or(self.limits.vip_quota_bytes)
+        } else {
+            match new.quota_bytes {
+                Some(q) if q > self.limits.member_quota_bytes => {
+                    return Err(AdminError::limit(format!(
+                        "a normal member's quota is at most {} bytes",
+                        self.limits.member_quota_bytes
+                    )));
+                }
+                Some(q) => Some(q),
+                None => Some(self.limits.member_quota_bytes),
+            }
+        };
+        if let Some(p) = &new.password
+            && (p.is_empty() || p.len() > crate::password::MAX_PASSWORD_LEN)
+        {
+            return Err(AdminError::invalid("password must be 1 to 1024 bytes"));
+        }
+        if let Some(e) = &employee_id {
+            self.employee_ids.insert(e.clone());
+        }
+        self.members += 1;
+        if new.vip {
+            self.vip_used += 1;
+        }
+        Ok((
+            NewAccount {
+                org: self.org,
+                address,
+                display_name: clean(new.display_name.clone()),
+                password_hash: None,
+                quota_bytes: quota,
+                kind: AccountKind::Member,
+            },
+            MemberProfile {
+                account: 0,
+                employee_id,
+                phone: clean(new.phone.clone()),
+                departments: new.departments.clone(),
+                vip: new.vip,
+                renamed: false,
+                protocols: None,
+                activated: false,
+                shared_users: Vec::new(),
+            },
+        ))
     }
 }

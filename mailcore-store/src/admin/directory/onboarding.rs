@@ -110,8 +110,7 @@ impl Admin {
             ..NewMember::default()
         };
         if inv.approval {
-            let settings = self.settings_versioned(org).await?.value;
-            let (account, _) = self.validate_member(&system, org, &new, &settings).await?;
+            let (account, _) = self.member_context(&system, org).await?.admit(&new)?;
             if self.store.resolve(&account.address).await? != Resolved::Unknown {
                 return Err(AdminError::new(
                     ErrorCode::AlreadyExists,
@@ -131,7 +130,7 @@ impl Admin {
             // API shows.
             let record = serde_json::json!({
                 "request": crate::admin::encode(&req)?,
-                "password_hash": account.password_hash.unwrap_or_default(),
+                "password_hash": crate::password::hash_password_async(password).await?,
             });
             self.store
                 .put_record(
@@ -262,7 +261,7 @@ impl Admin {
         let mut acc = self.store.account(AccountId(id)).await?.ok_or_else(|| {
             AdminError::new(ErrorCode::Unauthenticated, "invalid activation token")
         })?;
-        acc.password_hash = Some(crate::password::hash_password(password)?);
+        acc.password_hash = Some(crate::password::hash_password_async(password).await?);
         self.store.update_account(&acc).await?;
         self.store.delete_record(ACTIVATION_KIND, &digest).await?;
         first_login(self.store.as_ref(), &acc).await?;
