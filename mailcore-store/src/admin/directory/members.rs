@@ -15,12 +15,21 @@ impl Admin {
             Some(scope) => Some(descendants(&self.departments(org).await?, scope)),
             None => None,
         };
+        let mut profiles: HashMap<i64, MemberProfile> =
+            list::<MemberProfile>(self.store.as_ref(), MEMBER_KIND, Some(org))
+                .await?
+                .into_iter()
+                .map(|p| (p.account, p))
+                .collect();
         let mut out = Vec::new();
         for acc in self.store.list_accounts(Some(org)).await? {
             if recycled.contains(&acc.id.0) {
                 continue;
             }
-            let m = self.member_view(&acc).await?;
+            let profile = profiles
+                .remove(&acc.id.0)
+                .unwrap_or_else(|| MemberProfile::unrecorded(acc.id.0));
+            let m = self.member_view_with(&acc, profile).await?;
             if let Some(allowed) = &allowed
                 && !m.departments.iter().any(|d| allowed.contains(d))
             {

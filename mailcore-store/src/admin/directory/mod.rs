@@ -83,6 +83,18 @@ pub struct MemberProfile {
     pub shared_users: Vec<i64>,
 }
 
+impl MemberProfile {
+    /// The profile of an account the directory has no record for (one made below the
+    /// administration layer, e.g. by an embedding product through the store directly).
+    pub fn unrecorded(account: i64) -> MemberProfile {
+        MemberProfile {
+            account,
+            activated: true,
+            ..MemberProfile::default()
+        }
+    }
+}
+
 /// A member as the API shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -385,11 +397,7 @@ impl Admin {
             load(self.store.as_ref(), MEMBER_KIND, &account_key(account))
                 .await?
                 .unwrap_or(Versioned {
-                    value: MemberProfile {
-                        account: account.0,
-                        activated: true,
-                        ..MemberProfile::default()
-                    },
+                    value: MemberProfile::unrecorded(account.0),
                     version: None,
                 }),
         )
@@ -446,6 +454,15 @@ impl Admin {
 
     pub(crate) async fn member_view(&self, acc: &Account) -> AdminResult<Member> {
         let profile = self.profile(acc.id).await?.value;
+        self.member_view_with(acc, profile).await
+    }
+
+    /// [`Self::member_view`] with the profile already at hand (listing reads them all at once).
+    pub(crate) async fn member_view_with(
+        &self,
+        acc: &Account,
+        profile: MemberProfile,
+    ) -> AdminResult<Member> {
         let aliases = self
             .store
             .aliases(acc.id)
