@@ -7,109 +7,38 @@
 //! every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+mod common;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{BIN, CLIENT, Serve, bounded, fresh_dir};
 use serde_json::{Value, json};
 
 #[path = "../../mailcore-policy/tests/common/mod.rs"]
 mod dns;
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailcore-server");
 const SCHEMATHESIS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/api/schemathesis.sh");
-/// How long the server may take to start listening.
-const STARTUP: Duration = Duration::from_secs(10);
 /// Longest wait for one HTTP exchange.
 const IO: Duration = Duration::from_secs(20);
-/// Longest CLI call.
-const CLIENT: Duration = Duration::from_secs(20);
 /// Longest schemathesis run (its own budget is shorter).
 const SCHEMATHESIS: Duration = Duration::from_secs(300);
-
-static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 // ---------------------------------------------------------------------------------------------
 // The server under test
 
+/// A running `mailcore-server serve` with only the admin API.
 struct Server {
-    child: Child,
-    dir: PathBuf,
+    serve: Serve,
     port: u16,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-            eprintln!("--- server log ({}):\n{log}---", self.dir.display());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn bounded(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
+/// Runs the CLI on a data dir and returns its standard output as text; panics on failure.
 fn cli(data: &Path, args: &[&str]) -> String {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir").arg(data).args(args);
-    let out = bounded(cmd, CLIENT);
-    assert!(
-        out.status.success(),
-        "mailcore-server {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    String::from_utf8(common::cli(data, args)).unwrap()
 }
 
 impl Server {
@@ -120,69 +49,20 @@ impl Server {
 
     /// [`Server::start`] with domain verification asking the DNS server at `nameserver`.
     fn start_with_nameserver(nameserver: &str) -> Server {
-        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("mailcore-api-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for _attempt in 0..3 {
-            let port = free_port();
-            let config = dir.join("mailcore.toml");
-            std::fs::write(
-                &config,
-                format!(
-                    "hostname = \"mail.test\"\n\
-                     [smtp]\nlisteners = []\n[pop3]\nlisteners = []\n[imap]\nlisteners = []\n\
-                     [authentication]\nenabled = false\n\
-                     [api]\nlisten = \"127.0.0.1:{port}\"\n\
-                     [api.verification]\nnameserver = \"{nameserver}\"\ntimeout_secs = 2\n"
-                ),
+        let (serve, [port]) = Serve::start(fresh_dir("api"), |[port]| {
+            format!(
+                "hostname = \"mail.test\"\n\
+                 [smtp]\nlisteners = []\n[pop3]\nlisteners = []\n[imap]\nlisteners = []\n\
+                 [authentication]\nenabled = false\n\
+                 [api]\nlisten = \"127.0.0.1:{port}\"\n\
+                 [api.verification]\nnameserver = \"{nameserver}\"\ntimeout_secs = 2\n"
             )
-            .unwrap();
-            let log_path = dir.join("server.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let child = Command::new(BIN)
-                .arg("--config")
-                .arg(&config)
-                .arg("--data-dir")
-                .arg(dir.join("data"))
-                .arg("serve")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut server = Server {
-                child,
-                dir: dir.clone(),
-                port,
-            };
-            let deadline = Instant::now() + STARTUP;
-            loop {
-                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                if text.contains("mailcore-server ready") {
-                    return server;
-                }
-                if let Some(status) = server.child.try_wait().unwrap() {
-                    if text.contains(&format!("cannot listen on 127.0.0.1:{port}")) {
-                        break;
-                    }
-                    panic!("server exited with {status}:\n{text}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "server not ready after {STARTUP:?}:\n{text}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = server.child.kill();
-            let _ = server.child.wait();
-            std::mem::forget(server);
-        }
-        panic!("could not find a free port in 3 attempts");
+        });
+        Server { serve, port }
     }
 
     fn data(&self) -> PathBuf {
-        self.dir.join("data")
+        self.serve.data()
     }
 
     fn operator_token(&self) -> String {
@@ -1030,7 +910,7 @@ fn openapi_document_passes_schemathesis() {
     cmd.arg(SCHEMATHESIS_SCRIPT)
         .arg(format!("http://127.0.0.1:{}", server.port))
         .arg(&token)
-        .current_dir(&server.dir);
+        .current_dir(&server.serve.dir);
     let out = bounded(cmd, SCHEMATHESIS);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -1080,9 +960,9 @@ fn domain_verification_against_real_dns() {
         "{selector}._domainkey.acme.example. IN TXT \"v=DKIM1; k=rsa; p=MIGfMA0GCSqGSIb3DQEB\"\n"
     ));
     // First without SPF: everything but SPF checks out.
-    let zone_path = server.dir.join("acme.zone");
+    let zone_path = server.serve.dir.join("acme.zone");
     std::fs::write(&zone_path, &zone).unwrap();
-    let tmp = server.dir.clone();
+    let tmp = server.serve.dir.clone();
     let dns_server = dns::DnsServer::start_on(port, &zone_path, "acme.example", &tmp, "acme-1");
     let report = op.ok("POST", "/domains/acme.example/verify", None, 200);
     assert_eq!(report["verified"], false, "{report}");

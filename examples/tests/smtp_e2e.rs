@@ -8,116 +8,33 @@
 //! dropped, so a failing test leaks nothing. Every wait is bounded.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::io::{ErrorKind, Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::{CLIENT, Serve, bounded, cli, fresh_dir};
 use serde_json::{Value, json};
 
-const BIN: &str = env!("CARGO_BIN_EXE_mailcore-server");
 const SCRIPTS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtp");
 const PYTHON: &str = "/usr/bin/python3";
 const TOM_PW: &str = "tom-Secret-1";
 const ANN_PW: &str = "ann-Secret-2";
-/// How long the server may take to start listening.
-const STARTUP: Duration = Duration::from_secs(10);
 /// Longest wait for one reply on a raw socket.
 const IO: Duration = Duration::from_secs(10);
-/// Longest run of one client program (python, swaks) or CLI call.
-const CLIENT: Duration = Duration::from_secs(20);
-
-static SERVERS: AtomicUsize = AtomicUsize::new(0);
 
 // ---------------------------------------------------------------------------------------------
 // The server under test
 
-/// A running `mailcore-server serve` over its own data dir; killed and removed on drop.
+/// A running `mailcore-server serve` with three SMTP listeners.
 struct Server {
-    child: Child,
-    dir: PathBuf,
+    serve: Serve,
     mx: u16,
     submission: u16,
     submissions: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            let log = std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default();
-            eprintln!("--- server log ({}):\n{log}---", self.dir.display());
-        }
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Runs a program with a deadline; kills it and panics when the deadline passes.
-fn bounded(mut cmd: Command, limit: Duration) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    let mut stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
-    let out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stdout.read_to_end(&mut v);
-        v
-    });
-    let err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = stderr.read_to_end(&mut v);
-        v
-    });
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} still running after {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Output {
-        status,
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
-}
-
-/// Runs the CLI on a data dir and returns its standard output; panics on failure.
-fn cli(data: &Path, args: &[&str]) -> Vec<u8> {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--data-dir").arg(data).args(args);
-    let out = bounded(cmd, CLIENT);
-    assert!(
-        out.status.success(),
-        "mailcore-server {args:?} failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// Three distinct ports free on 127.0.0.1 right now.
-fn free_ports() -> [u16; 3] {
-    let listeners: Vec<TcpListener> = (0..3)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let ports: Vec<u16> = listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect();
-    [ports[0], ports[1], ports[2]]
 }
 
 /// One line of `message list`.
@@ -133,10 +50,7 @@ impl Server {
     /// SMTP listeners (POP3 and IMAP off: their default ports are fixed, and tests run in
     /// parallel); `smtp` is extra TOML for the `[smtp]` table.
     fn start(smtp: &str) -> Server {
-        let n = SERVERS.fetch_add(1, Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("mailcore-e2e-{}-{n}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
+        let dir = fresh_dir("e2e");
         let data = dir.join("data");
         cli(&data, &["domain", "add", "example.com"]);
         cli(
@@ -167,77 +81,32 @@ impl Server {
                 "tom@example.com",
             ],
         );
-        // Another process may take a port between our probe and the server's bind: retry.
-        for _attempt in 0..3 {
-            let [mx, submission, submissions] = free_ports();
-            let config = dir.join("mailcore.toml");
-            std::fs::write(
-                &config,
+        let (serve, [mx, submission, submissions]) = Serve::start(
+            dir,
+            |[mx, submission, submissions]| {
                 format!(
                     "hostname = \"localhost\"\n\
-                     [smtp]\n{smtp}\n\
-                     [[smtp.listeners]]\naddress = \"127.0.0.1:{mx}\"\nkind = \"mx\"\n\
-                     [[smtp.listeners]]\naddress = \"127.0.0.1:{submission}\"\nkind = \"submission\"\n\
-                     [[smtp.listeners]]\naddress = \"127.0.0.1:{submissions}\"\nkind = \"submissions\"\n\
-                     [authentication]\nenabled = false\n\
-                     [pop3]\nlisteners = []\n\
-                     [imap]\nlisteners = []\n\
-                     [api]\nenabled = false\n"
-                ),
-            )
-            .unwrap();
-            let log_path = dir.join("server.log");
-            let log = std::fs::File::create(&log_path).unwrap();
-            let child = Command::new(BIN)
-                .arg("--config")
-                .arg(&config)
-                .arg("--data-dir")
-                .arg(&data)
-                .arg("serve")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .unwrap();
-            let mut server = Server {
-                child,
-                dir: dir.clone(),
-                mx,
-                submission,
-                submissions,
-            };
-            // Ready once every listener is bound (it says so); no probe connections, which
-            // would count against connection limits.
-            let deadline = Instant::now() + STARTUP;
-            loop {
-                let text = std::fs::read_to_string(&log_path).unwrap_or_default();
-                if text.contains("mailcore-server ready") {
-                    return server;
-                }
-                if let Some(status) = server.child.try_wait().unwrap() {
-                    let ours = [mx, submission, submissions]
-                        .map(|p| format!("cannot listen on 127.0.0.1:{p}"));
-                    if ours.iter().any(|o| text.contains(o.as_str())) {
-                        break;
-                    }
-                    panic!("server exited with {status}:\n{text}");
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "server not ready after {STARTUP:?}:\n{text}"
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            // Port taken: forget this attempt without removing the data dir.
-            let _ = server.child.kill();
-            let _ = server.child.wait();
-            std::mem::forget(server);
+                 [smtp]\n{smtp}\n\
+                 [[smtp.listeners]]\naddress = \"127.0.0.1:{mx}\"\nkind = \"mx\"\n\
+                 [[smtp.listeners]]\naddress = \"127.0.0.1:{submission}\"\nkind = \"submission\"\n\
+                 [[smtp.listeners]]\naddress = \"127.0.0.1:{submissions}\"\nkind = \"submissions\"\n\
+                 [authentication]\nenabled = false\n\
+                 [pop3]\nlisteners = []\n\
+                 [imap]\nlisteners = []\n\
+                 [api]\nenabled = false\n"
+                )
+            },
+        );
+        Server {
+            serve,
+            mx,
+            submission,
+            submissions,
         }
-        panic!("could not find free ports in 3 attempts");
     }
 
     fn data(&self) -> PathBuf {
-        self.dir.join("data")
+        self.serve.data()
     }
 
     /// The self-signed dev certificate the server created.
