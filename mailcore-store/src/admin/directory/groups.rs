@@ -71,14 +71,7 @@ impl Admin {
         caller.require(org, Right::Groups)?;
         let (group, departments) = self.build_group(org, address, &spec).await?;
         self.store.create_group(&group).await?;
-        self.store
-            .put_record(
-                GROUP_EXT_KIND,
-                &address_key(&group.address),
-                Some(org),
-                &serde_json::json!({ "departments": departments }),
-                Expect::Any,
-            )
+        self.put_group_departments(org, &group, &departments)
             .await?;
         let info = group_info(&group, departments);
         self.op_log(
@@ -142,14 +135,7 @@ impl Admin {
         let before = self.group_info_unchecked(&address).await?;
         let (group, departments) = self.build_group(org, address, &spec).await?;
         self.store.update_group(&group).await?;
-        self.store
-            .put_record(
-                GROUP_EXT_KIND,
-                &address_key(&group.address),
-                Some(org),
-                &serde_json::json!({ "departments": departments }),
-                Expect::Any,
-            )
+        self.put_group_departments(org, &group, &departments)
             .await?;
         let info = group_info(&group, departments);
         self.op_log(
@@ -162,6 +148,25 @@ impl Admin {
         )
         .await?;
         Ok(info)
+    }
+
+    /// Stores the departments of a group (kept beside the directory's group record).
+    async fn put_group_departments(
+        &self,
+        org: OrgId,
+        group: &Group,
+        departments: &[DepartmentId],
+    ) -> AdminResult<()> {
+        self.store
+            .put_record(
+                GROUP_EXT_KIND,
+                &address_key(&group.address),
+                Some(org),
+                &serde_json::json!({ "departments": departments }),
+                Expect::Any,
+            )
+            .await?;
+        Ok(())
     }
 
     async fn group_info_unchecked(&self, address: &EmailAddress) -> AdminResult<GroupInfo> {
@@ -271,20 +276,10 @@ impl Admin {
             .await?;
         self.store.ensure_default_mailboxes(acc.id).await?;
         let profile = MemberProfile {
-            account: acc.id.0,
-            activated: true,
             shared_users: new.users.clone(),
-            ..MemberProfile::default()
+            ..MemberProfile::unrecorded(acc.id.0)
         };
-        self.store
-            .put_record(
-                MEMBER_KIND,
-                &account_key(acc.id),
-                Some(org),
-                &crate::admin::encode(&profile)?,
-                Expect::Any,
-            )
-            .await?;
+        self.put_profile(org, &profile).await?;
         let password = self
             .create_app_password(&Caller::operator(), acc.id, "business mailbox")
             .await?;

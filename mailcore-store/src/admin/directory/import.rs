@@ -168,10 +168,11 @@ impl Admin {
         }
         let mut created: Vec<Account> = Vec::new();
         for (row, account, profile, password) in rows {
-            match self
-                .create_validated(org, account, profile, password.as_deref())
-                .await
-            {
+            let hash = match &password {
+                Some(p) => Some(crate::password::hash_password_async(p).await?),
+                None => None,
+            };
+            match self.create_validated(org, account, profile, hash).await {
                 Ok((acc, _)) => created.push(acc),
                 Err(e) => {
                     // Something changed under us: undo this file's members.

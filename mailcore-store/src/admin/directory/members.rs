@@ -135,37 +135,28 @@ impl Admin {
     ) -> AdminResult<(Account, Option<String>)> {
         let mut ctx = self.member_context(caller, org).await?;
         let (account, profile) = ctx.admit(&new)?;
-        self.create_validated(org, account, profile, new.password.as_deref())
-            .await
+        let hash = match &new.password {
+            Some(p) => Some(crate::password::hash_password_async(p).await?),
+            None => None,
+        };
+        self.create_validated(org, account, profile, hash).await
     }
 
-    /// Creates a member validated by [`MemberContext::admit`]: hashes the password on the
-    /// argon2 pool, creates the account, its mailboxes, its profile and, without a password,
-    /// its activation token.
+    /// Creates a member validated by [`MemberContext::admit`] with its password hash: the
+    /// account, its mailboxes, its profile and, without a password, its activation token.
     pub(super) async fn create_validated(
         &self,
         org: OrgId,
         mut account: NewAccount,
         mut profile: MemberProfile,
-        password: Option<&str>,
+        password_hash: Option<String>,
     ) -> AdminResult<(Account, Option<String>)> {
-        account.password_hash = match password {
-            Some(p) => Some(crate::password::hash_password_async(p).await?),
-            None => None,
-        };
+        account.password_hash = password_hash;
         let needs_activation = account.password_hash.is_none();
         let account = self.store.create_account(account).await?;
         self.store.ensure_default_mailboxes(account.id).await?;
         profile.account = account.id.0;
-        self.store
-            .put_record(
-                MEMBER_KIND,
-                &account_key(account.id),
-                Some(org),
-                &crate::admin::encode(&profile)?,
-                Expect::Any,
-            )
-            .await?;
+        self.put_profile(org, &profile).await?;
         let token = if needs_activation {
             let token = crate::admin::random_token(16);
             self.store

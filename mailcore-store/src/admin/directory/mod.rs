@@ -403,6 +403,20 @@ impl Admin {
         )
     }
 
+    /// Writes a member's profile (whatever version is stored).
+    pub(crate) async fn put_profile(&self, org: OrgId, profile: &MemberProfile) -> AdminResult<()> {
+        self.store
+            .put_record(
+                MEMBER_KIND,
+                &profile.account.to_string(),
+                Some(org),
+                &crate::admin::encode(profile)?,
+                Expect::Any,
+            )
+            .await?;
+        Ok(())
+    }
+
     pub(crate) async fn departments(&self, org: OrgId) -> AdminResult<Vec<Department>> {
         list(self.store.as_ref(), DEPARTMENT_KIND, Some(org)).await
     }

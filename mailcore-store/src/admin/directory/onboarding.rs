@@ -207,33 +207,20 @@ impl Admin {
                 .await?;
             return Ok(None);
         }
+        // Checked again now: limits and seats may have changed since the request.
         let address = parse_address(&req.address)?;
-        let limits = self.limits(org).await?;
-        let acc = self
-            .store
-            .create_account(NewAccount {
-                org,
-                address,
-                display_name: req.display_name.clone(),
-                password_hash: (!hash.is_empty()).then_some(hash),
-                quota_bytes: Some(limits.member_quota_bytes),
-                kind: AccountKind::Member,
-            })
-            .await?;
-        self.store.ensure_default_mailboxes(acc.id).await?;
-        let profile = MemberProfile {
-            account: acc.id.0,
-            departments: req.department.into_iter().collect(),
-            ..MemberProfile::default()
-        };
-        self.store
-            .put_record(
-                MEMBER_KIND,
-                &account_key(acc.id),
-                Some(org),
-                &crate::admin::encode(&profile)?,
-                Expect::Any,
-            )
+        let (account, profile) =
+            self.member_context(&Caller::operator(), org)
+                .await?
+                .admit(&NewMember {
+                    local_part: address.local_part().to_string(),
+                    domain: Some(address.domain().to_string()),
+                    display_name: req.display_name.clone(),
+                    departments: req.department.into_iter().collect(),
+                    ..NewMember::default()
+                })?;
+        let (acc, _) = self
+            .create_validated(org, account, profile, (!hash.is_empty()).then_some(hash))
             .await?;
         self.op_log(caller, org, "member.join_approve", &req.address, None, None)
             .await?;
