@@ -996,3 +996,54 @@ fn domain_verification_against_real_dns() {
     let info = op.ok("GET", &format!("/orgs/{org}"), None, 200);
     assert_eq!(info["creator"], "boss@acme.example", "{info}");
 }
+
+/// Invitation and activation tokens cannot be guessed at speed: after ten failed attempts a
+/// client address gets 429 `rate_limited` (even with a good token), while bearer-token calls
+/// go on.
+#[test]
+fn body_token_guessing_is_rate_limited() {
+    let server = Server::start();
+    let op = server.client(&server.operator_token());
+    let org = acme(&op);
+    let invitation = op.ok(
+        "POST",
+        &format!("/orgs/{org}/invitations"),
+        Some(json!({"domain": "acme.example", "approval": false})),
+        201,
+    );
+    let good = invitation["token"].as_str().unwrap().to_owned();
+    let anon = Client::anonymous(server.port);
+    for i in 0..10 {
+        let body = if i % 2 == 0 {
+            json!({"token": format!("guess{i}"), "password": "Pw-123456"})
+        } else {
+            json!({"token": format!("guess{i}"), "local_part": "x", "password": "Pw-123456"})
+        };
+        let path = if i % 2 == 0 {
+            "/activate"
+        } else {
+            "/invitations/accept"
+        };
+        anon.send("POST", path, Some(body))
+            .error(401, "unauthenticated");
+    }
+    anon.send(
+        "POST",
+        "/invitations/accept",
+        Some(json!({"token": good, "local_part": "eve", "password": "Pw-123456"})),
+    )
+    .error(429, "rate_limited");
+    anon.send(
+        "POST",
+        "/activate",
+        Some(json!({"token": "x", "password": "Pw-123456"})),
+    )
+    .error(429, "rate_limited");
+    op.ok("GET", &format!("/orgs/{org}/members"), None, 200);
+    let doc = anon.ok("GET", "/openapi.json", None, 200);
+    assert!(
+        doc["paths"]["/activate"]["post"]["responses"]["429"].is_object(),
+        "429 documented"
+    );
+    assert!(doc["paths"]["/orgs"]["get"]["responses"]["429"].is_null());
+}

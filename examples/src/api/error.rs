@@ -30,6 +30,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::LimitExceeded => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::EditionRequired | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::SERVICE_UNAVAILABLE,
     }
 }
@@ -112,6 +113,7 @@ mod tests {
             (ErrorCode::Forbidden, 403, "forbidden"),
             (ErrorCode::Unauthenticated, 401, "unauthenticated"),
             (ErrorCode::Unavailable, 503, "unavailable"),
+            (ErrorCode::RateLimited, 429, "rate_limited"),
         ] {
             let e = ApiError::from(AdminError::new(code, "m"));
             assert_eq!(e.status.as_u16(), status);

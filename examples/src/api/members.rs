@@ -1,7 +1,10 @@
 //! Departments, members, aliases, CSV import, app passwords, invitations, activation and
 //! administrator roles.
 
+use std::net::SocketAddr;
+
 use axum::Json;
+use axum::extract::ConnectInfo;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -424,17 +427,20 @@ pub async fn create_invitation(
     security(()))]
 pub async fn accept_invitation(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(b): JsonBody<AcceptInvitation>,
 ) -> ApiResult<(StatusCode, Json<JoinOutcome>)> {
-    let member = s
-        .admin
-        .accept_invitation(
-            &b.token,
-            &b.local_part,
-            b.display_name.as_deref(),
-            &b.password,
-        )
-        .await?;
+    let attempt = async {
+        Ok(s.admin
+            .accept_invitation(
+                &b.token,
+                &b.local_part,
+                b.display_name.as_deref(),
+                &b.password,
+            )
+            .await?)
+    };
+    let member = s.failures.guard(peer.ip(), attempt).await?;
     let status = if member.is_some() {
         StatusCode::CREATED
     } else {
@@ -480,9 +486,11 @@ pub async fn decide_join_request(
     responses((status = 200, body = Member)), security(()))]
 pub async fn activate(
     State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     JsonBody(b): JsonBody<Activation>,
 ) -> ApiResult<Json<Member>> {
-    Ok(Json(s.admin.activate(&b.token, &b.password).await?))
+    let attempt = async { Ok(s.admin.activate(&b.token, &b.password).await?) };
+    Ok(Json(s.failures.guard(peer.ip(), attempt).await?))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -98,6 +98,8 @@ pub struct AppState {
     pub verifier: Result<DomainVerifier, String>,
     /// What verification expects.
     pub verification: Arc<Verification>,
+    /// Failed invitation/activation attempts per client address.
+    pub failures: Arc<FailureLimiter>,
 }
 
 impl AppState {
@@ -117,6 +119,7 @@ impl AppState {
             admin,
             verifier,
             verification: Arc::new(Verification::new(config, hostname)),
+            failures: Arc::new(FailureLimiter::default()),
         }
     }
 }
@@ -222,6 +225,14 @@ fn add_errors(op: &mut Operation) {
     }
     if op.request_body.is_some() {
         statuses.push("413");
+    }
+    if op
+        .security
+        .as_ref()
+        .is_some_and(|s| s.iter().all(|r| r == &Default::default()))
+    {
+        // The operations whose token is in the body are limited per client address.
+        statuses.push("429");
     }
     for status in statuses {
         op.responses
@@ -359,7 +370,85 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves the API on `listener` until the task is dropped.
 pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).await
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .await
+}
+
+/// Failed attempts with a body token (invitation, activation) one client address may make
+/// per [`TOKEN_FAILURE_WINDOW`] before it gets 429 `rate_limited`.
+pub const MAX_TOKEN_FAILURES: u32 = 10;
+/// The window of [`MAX_TOKEN_FAILURES`].
+pub const TOKEN_FAILURE_WINDOW: Duration = Duration::from_secs(600);
+/// Most client addresses tracked at once (the oldest windows are dropped first).
+pub const MAX_TRACKED_CLIENTS: usize = 10_000;
+
+/// Counts failed token attempts per client address, so that invitation and activation
+/// tokens cannot be guessed at speed.
+#[derive(Debug, Default)]
+pub struct FailureLimiter {
+    clients:
+        std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, (u32, std::time::Instant)>>,
+}
+
+impl FailureLimiter {
+    /// Refuses with 429 while `ip` is over the limit.
+    pub fn check(&self, ip: std::net::IpAddr) -> Result<(), ApiError> {
+        let clients = self
+            .clients
+            .lock()
+            .map_err(|_| ApiError::new(ErrorCodeName::Unavailable, "rate limiter unavailable"))?;
+        match clients.get(&ip) {
+            Some((n, since))
+                if *n >= MAX_TOKEN_FAILURES && since.elapsed() < TOKEN_FAILURE_WINDOW =>
+            {
+                Err(ApiError::new(
+                    ErrorCodeName::RateLimited,
+                    "too many failed attempts from this address; retry later",
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failed attempt from `ip`.
+    pub fn failed(&self, ip: std::net::IpAddr) {
+        let Ok(mut clients) = self.clients.lock() else {
+            return;
+        };
+        if clients.len() >= MAX_TRACKED_CLIENTS && !clients.contains_key(&ip) {
+            clients.retain(|_, (_, since)| since.elapsed() < TOKEN_FAILURE_WINDOW);
+            if clients.len() >= MAX_TRACKED_CLIENTS
+                && let Some(oldest) = clients.iter().min_by_key(|(_, (_, t))| *t).map(|(k, _)| *k)
+            {
+                clients.remove(&oldest);
+            }
+        }
+        let entry = clients.entry(ip).or_insert((0, std::time::Instant::now()));
+        if entry.1.elapsed() >= TOKEN_FAILURE_WINDOW {
+            *entry = (0, std::time::Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    /// Runs `attempt` for `ip` unless it is over the limit, counting an `unauthenticated`
+    /// answer as a failure.
+    pub async fn guard<T>(
+        &self,
+        ip: std::net::IpAddr,
+        attempt: impl std::future::Future<Output = Result<T, ApiError>>,
+    ) -> Result<T, ApiError> {
+        self.check(ip)?;
+        let result = attempt.await;
+        if let Err(e) = &result
+            && e.body.code == ErrorCodeName::Unauthenticated
+        {
+            self.failed(ip);
+        }
+        result
+    }
 }
 
 /// Purges expired recycle-bin entries and logs now and then every

@@ -175,6 +175,8 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The store failed; retrying later may work.
     Unavailable,
+    /// Too many failed attempts from this client; retry later.
+    RateLimited,
 }
 
 impl ErrorCode {
@@ -190,6 +192,7 @@ impl ErrorCode {
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::Unavailable => "unavailable",
+            ErrorCode::RateLimited => "rate_limited",
         }
     }
 }
