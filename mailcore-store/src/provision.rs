@@ -1,10 +1,11 @@
-//! Provisioning operations shared by the CLI and (later) the admin API: each validates its
-//! input, applies the directory rules and writes through the store traits.
+//! Low-level provisioning for tests, benchmarks and embedders that bootstrap a store without
+//! the administration layer. Everything an administrator does (with its limits, rights and
+//! operation log) goes through [`crate::admin::Admin`] instead.
 
 use mailcore::address::{Domain, EmailAddress};
 
 use crate::Backend;
-use crate::directory::{Account, AccountKind, DomainRecord, Edition, Group, NewAccount, Resolved};
+use crate::directory::{Account, AccountKind, DomainRecord, Edition, NewAccount};
 use crate::error::{Result, StoreError};
 
 /// The organisation the CLI provisions into when none is named.
@@ -51,52 +52,4 @@ pub async fn add_account(
         .await?;
     store.ensure_default_mailboxes(account.id).await?;
     Ok(account)
-}
-
-/// Adds `alias` as another address of the account whose address (or alias) is `target`.
-pub async fn add_alias(
-    store: &dyn Backend,
-    alias: &EmailAddress,
-    target: &EmailAddress,
-) -> Result<()> {
-    let account = match store.resolve(target).await? {
-        Resolved::Account(a) | Resolved::Alias(a) => a,
-        _ => return Err(StoreError::NotFound(format!("account {target}"))),
-    };
-    if domain_org(store, alias).await? != account.org {
-        return Err(StoreError::Invalid(format!(
-            "{alias} is not on a domain of {}'s organisation",
-            account.address
-        )));
-    }
-    store.add_alias(alias, account.id).await
-}
-
-/// Creates a mail group with members (local or external addresses) and representatives (local
-/// accounts that may send as the group).
-pub async fn add_group(
-    store: &dyn Backend,
-    address: &EmailAddress,
-    name: Option<&str>,
-    members: &[EmailAddress],
-    representatives: &[EmailAddress],
-) -> Result<Group> {
-    let org = domain_org(store, address).await?;
-    for r in representatives {
-        if !matches!(
-            store.resolve(r).await?,
-            Resolved::Account(_) | Resolved::Alias(_)
-        ) {
-            return Err(StoreError::NotFound(format!("representative account {r}")));
-        }
-    }
-    let group = Group {
-        address: address.clone(),
-        org,
-        name: name.map(str::to_owned),
-        members: members.to_vec(),
-        representatives: representatives.to_vec(),
-    };
-    store.create_group(&group).await?;
-    Ok(group)
 }
