@@ -186,6 +186,17 @@ async fn org_trial_domain_creator_and_edition_limits() {
         assert_eq!(boss.aliases, vec!["boss@acme.trial.mailcore.test"]);
         let info = fx.admin.org_info(&fx.op, fx.org).await.unwrap();
         assert_eq!(info.creator.as_deref(), Some("boss@example.com"));
+        // The retired trial domain does not count against the domain limit: with one real
+        // domain left the organisation fits the basic edition again.
+        fx.admin
+            .remove_domain(&fx.op, "second.example")
+            .await
+            .unwrap();
+        fx.admin.set_edition(&fx.op, fx.org, "basic").await.unwrap();
+        fx.admin
+            .set_edition(&fx.op, fx.org, "professional")
+            .await
+            .unwrap();
         assert!(
             !fx.admin
                 .list_domains(&fx.op, fx.org)

@@ -142,6 +142,16 @@ impl Default for AdminConfig {
 }
 
 impl AdminConfig {
+    /// Whether `domain` is a trial domain (current or retired): it never counts against the
+    /// domain limit and is never the default for new addresses while a real one is verified.
+    pub fn is_trial_domain(&self, domain: &mailcore::address::Domain) -> bool {
+        let suffix = self.trial_suffix.trim_matches('.').to_ascii_lowercase();
+        domain
+            .as_ascii()
+            .strip_suffix(suffix.as_str())
+            .is_some_and(|rest| rest.ends_with('.'))
+    }
+
     /// The limits of an edition.
     pub fn limits(&self, edition: Edition) -> &EditionLimits {
         match edition {

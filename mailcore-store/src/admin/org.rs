@@ -488,13 +488,12 @@ impl Admin {
     }
 
     async fn real_domain_count(&self, org: OrgId) -> AdminResult<usize> {
-        let trial = self.settings_versioned(org).await?.value.trial_domain;
         Ok(self
             .store
             .list_domains(Some(org))
             .await?
             .iter()
-            .filter(|d| Some(d.name.to_string()) != trial)
+            .filter(|d| !self.config.is_trial_domain(&d.name))
             .count())
     }
 

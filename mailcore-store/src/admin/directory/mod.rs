@@ -507,9 +507,8 @@ impl Admin {
     /// The default domain of new addresses: the first verified non-trial domain, else the
     /// trial domain.
     async fn default_domain(&self, org: OrgId) -> AdminResult<Domain> {
-        let suffix = format!(".{}", self.config.trial_suffix.to_ascii_lowercase());
         let domains = self.store.list_domains(Some(org)).await?;
-        let is_trial = |d: &crate::directory::DomainRecord| d.name.as_ascii().ends_with(&suffix);
+        let is_trial = |d: &crate::directory::DomainRecord| self.config.is_trial_domain(&d.name);
         domains
             .iter()
             .find(|d| d.verified && !is_trial(d))
