@@ -274,6 +274,39 @@ async fn members_departments_vip_quota_rename_and_aliases() {
             ),
             ErrorCode::Invalid
         );
+        // The depth limit holds for creating and for moving a subtree: levels 0 to 31.
+        let max = mailcore_store::admin::MAX_DEPARTMENT_DEPTH;
+        let mut chain = vec![a.create_department(op, org, "L0", None).await.unwrap()];
+        for i in 1..max {
+            let parent = chain[i - 1].id;
+            chain.push(
+                a.create_department(op, org, &format!("L{i}"), Some(parent))
+                    .await
+                    .unwrap(),
+            );
+        }
+        let last = chain[max - 1].id;
+        assert_eq!(
+            code(a.create_department(op, org, "too deep", Some(last)).await),
+            ErrorCode::LimitExceeded
+        );
+        let top = a.create_department(op, org, "Top", None).await.unwrap();
+        a.create_department(op, org, "Child", Some(top.id))
+            .await
+            .unwrap();
+        for level in [max - 1, max - 2] {
+            assert_eq!(
+                code(
+                    a.update_department(op, org, top.id, None, Some(Some(chain[level].id)), None)
+                        .await
+                ),
+                ErrorCode::LimitExceeded,
+                "under level {level} the child would be too deep"
+            );
+        }
+        a.update_department(op, org, top.id, None, Some(Some(chain[max - 3].id)), None)
+            .await
+            .unwrap();
         let tom = a
             .create_member(
                 op,

@@ -124,8 +124,20 @@ impl Admin {
                 if !all.iter().any(|d| d.id == p) {
                     return Err(AdminError::not_found(format!("department {p}")));
                 }
-                if descendants(&all, &[id]).contains(&p) {
+                let subtree = descendants(&all, &[id]);
+                if subtree.contains(&p) {
                     return Err(AdminError::invalid("a department cannot move below itself"));
+                }
+                // The moved subtree's deepest department must stay within the limit.
+                let height = subtree
+                    .iter()
+                    .map(|d| depth(&all, *d).saturating_sub(depth(&all, id)))
+                    .max()
+                    .unwrap_or(0);
+                if depth(&all, p) + 1 + height >= MAX_DEPARTMENT_DEPTH {
+                    return Err(AdminError::limit(format!(
+                        "departments nest at most {MAX_DEPARTMENT_DEPTH} deep"
+                    )));
                 }
             }
             current.value.parent = parent;
