@@ -128,12 +128,15 @@ pub async fn login(
         }
         Credential::MainPassword
     };
-    if let Err(f) =
-        access::check_login(store, &account, credential, request.protocol, request.ip).await?
+    let rules = match access::check_login(store, &account, credential, request.protocol, request.ip)
+        .await?
     {
-        return Ok(Err(f));
+        Ok(rules) => rules,
+        Err(f) => return Ok(Err(f)),
+    };
+    if rules.first_login {
+        crate::admin::first_login(store, &account).await?;
     }
-    crate::admin::first_login(store, &account).await?;
     match request.authzid {
         Some(z) if !same_address(z, &account) => act_as(store, &account, z, request).await,
         _ => Ok(Ok(account)),

@@ -331,6 +331,9 @@ pub struct Effective {
     pub ip_restriction: Option<IpRestriction>,
     /// Whether the account is in the recycle bin.
     pub recycled: bool,
+    /// Whether the member has never logged in (the next login activates them and delivers
+    /// the welcome letter).
+    pub first_login: bool,
 }
 
 /// Works out the rules for an account: member override, else the nearest department (walking
@@ -387,17 +390,19 @@ pub async fn effective_access(store: &dyn Backend, account: &Account) -> Result<
         secure_login,
         ip_restriction: settings.ip_restriction.filter(|_| professional),
         recycled,
+        first_login: profile.as_ref().is_some_and(|p| !p.activated),
     })
 }
 
-/// The access check every protocol runs once the password is known to match.
+/// The access check every protocol runs once the password is known to match; on success, the
+/// rules that were applied.
 pub async fn check_login(
     store: &dyn Backend,
     account: &Account,
     credential: Credential,
     protocol: Protocol,
     ip: Option<IpAddr>,
-) -> Result<std::result::Result<(), LoginFailure>> {
+) -> Result<std::result::Result<Effective, LoginFailure>> {
     let rules = effective_access(store, account).await?;
     if rules.recycled || !account.enabled {
         return Ok(Err(LoginFailure::Disabled));
@@ -419,7 +424,7 @@ pub async fn check_login(
     {
         return Ok(Err(LoginFailure::IpNotAllowed));
     }
-    Ok(Ok(()))
+    Ok(Ok(rules))
 }
 
 #[cfg(test)]
