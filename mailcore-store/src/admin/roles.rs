@@ -46,6 +46,22 @@ pub enum Right {
 }
 
 impl Right {
+    /// The right's wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Right::Members => "members",
+            Right::Departments => "departments",
+            Right::Groups => "groups",
+            Right::SharedMailboxes => "shared_mailboxes",
+            Right::Domains => "domains",
+            Right::Security => "security",
+            Right::Settings => "settings",
+            Right::RecycleBin => "recycle_bin",
+            Right::Logs => "logs",
+            Right::Statistics => "statistics",
+        }
+    }
+
     /// Every right.
     pub const ALL: [Right; 10] = [
         Right::Members,
@@ -144,10 +160,7 @@ impl Caller {
             Some(Role::Tiered { rights, .. }) if rights.contains(&right) => Ok(()),
             _ => Err(AdminError::forbidden(format!(
                 "your role lacks the {} right",
-                serde_json::to_value(right)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
+                right.as_str()
             ))),
         }
     }
@@ -439,5 +452,18 @@ impl super::Admin {
             org: Some(acc.org),
             role: Some(grant.role),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::Right;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for r in Right::ALL {
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
     }
 }
